@@ -1,0 +1,21 @@
+"""ringzero's reference stack: stack config -> specs -> hosts, VMs and kernel policies.
+
+The whole declaration lives in Pulumi.<stack>.yaml under the `ringzero:` namespace
+(hosts, images, vms, nodes); see README.md. Bad values fail `pulumi preview` with the
+resource, field, value and what is allowed.
+"""
+
+from pathlib import Path
+
+import pulumi
+
+from ringzero.stack import allocations, deploy, topology_from_config
+
+topology = topology_from_config(pulumi.Config("ringzero"), base_dir=Path(__file__).parent)
+deployed = deploy(topology)
+
+pulumi.export("vms", deployed.vm_outputs())
+pulumi.export("allocations", allocations(topology))
+pulumi.export("manifest", deployed.manifest_json())
+pulumi.export("access_public_key", deployed.access_key.public_key)
+pulumi.export("access_private_key", deployed.access_key.private_key)

@@ -1,0 +1,29 @@
+"""HypervisorHost: a KVM or Xen host and the libvirt provider that reaches it."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_libvirt as libvirt
+
+from .spec import HostSpec
+
+
+class HypervisorHost(pulumi.ComponentResource):
+    """One libvirt endpoint. VMs and images placed on it use its `provider`.
+
+    Example::
+
+        local = HypervisorHost("local", HostSpec("local", uri="qemu:///system",
+                                                 domain_type="qemu", vcpus=2, memory_mib=4096))
+    """
+
+    def __init__(self, name: str, spec: HostSpec, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ringzero:index:HypervisorHost", name, None, opts)
+        self.spec = spec
+        self.provider = libvirt.Provider(
+            f"{name}-libvirt", uri=spec.uri, opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.uri = pulumi.Output.from_input(spec.uri)
+        self.kind = pulumi.Output.from_input(spec.kind)
+        self.domain_type = pulumi.Output.from_input(spec.effective_domain_type)
+        self.register_outputs({"uri": self.uri, "kind": self.kind, "domainType": self.domain_type})

@@ -1,0 +1,22 @@
+"""Where the shipped data lives: inside the wheel, or beside components/ in a checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PKG = Path(__file__).resolve().parent
+
+
+def _data_dir(name: str) -> Path:
+    for candidate in (_PKG / name, _PKG.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"ringzero's {name}/ directory is missing from {_PKG} (broken install)")
+
+
+def templates_dir() -> Path:
+    return _data_dir("templates")
+
+
+def playbooks_dir() -> Path:
+    return _data_dir("playbooks")

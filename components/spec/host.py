@@ -1,0 +1,105 @@
+"""HostSpec: a hypervisor host (KVM or Xen) reached through a libvirt URI."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ._check import Ctx
+
+HYPERVISOR_KINDS = ("kvm", "xen")
+# Domain types a host of each kind may run; 'qemu' is KVM's TCG fallback (no acceleration).
+DOMAIN_TYPES = {"kvm": ("kvm", "qemu"), "xen": ("xen",)}
+_URI_SCHEMES = {
+    "kvm": ("qemu", "qemu+ssh", "qemu+tls", "qemu+unix", "test"),
+    "xen": ("xen", "xen+ssh", "xen+tls", "xen+unix", "test"),
+}
+_URI_RE = re.compile(
+    r"^(?P<scheme>[a-z]+(?:\+[a-z]+)?)://"
+    r"(?:(?P<user>[a-z_][a-z0-9_-]*)@)?"
+    r"(?P<host>[A-Za-z0-9.-]*|\[[0-9a-fA-F:]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+    r"(?P<path>/(?:system|session|default|[A-Za-z0-9_./-]*))"
+    r"(?:\?(?P<query>[A-Za-z0-9_=&./-]*))?$"
+)
+_SSH_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_SSH_HOST_RE = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9a-fA-F:]+\]$")
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """Where Ansible and testinfra reach a node. Example: ``SshTarget("127.0.0.1", 2222)``."""
+
+    host: str
+    port: int = 22
+    user: str = "root"
+
+    def validate(self, ctx: Ctx, prefix: str) -> None:
+        ctx.pattern(f"{prefix}.host", self.host, _SSH_HOST_RE, "a DNS name or IP address")
+        ctx.int_range(f"{prefix}.port", self.port, 1, 65535)
+        ctx.pattern(f"{prefix}.user", self.user, _SSH_USER_RE, "a POSIX user name ([a-z_][a-z0-9_-]*)")
+
+    @property
+    def url(self) -> str:
+        return f"ssh://{self.user}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """A hypervisor host with declared capacity.
+
+    Example::
+
+        HostSpec(name="local", kind="kvm", uri="qemu:///system", vcpus=2, memory_mib=8192,
+                 domain_type="qemu")
+    """
+
+    name: str
+    kind: str = "kvm"
+    uri: str = "qemu:///system"
+    vcpus: int = 1
+    memory_mib: int = 1024
+    cpu_overcommit: float = 1.0
+    memory_overcommit: float = 1.0
+    domain_type: str | None = None
+    pool: str = "default"
+    nested_virt: bool = False
+    ssh: SshTarget | None = None
+    # Xen dom0 memory (host prep), ignored for KVM.
+    dom0_memory_mib: int = 2048
+
+    def __post_init__(self) -> None:
+        ctx = Ctx("HypervisorHost", str(self.name))
+        ctx.rfc1123("name", self.name)
+        ctx.choice("kind", self.kind, HYPERVISOR_KINDS)
+        m = _URI_RE.match(self.uri) if isinstance(self.uri, str) else None
+        schemes = _URI_SCHEMES[self.kind]
+        uri_allowed = (
+            f"a libvirt URI for a {self.kind} host: scheme one of {', '.join(schemes)}, "
+            "e.g. 'qemu:///system' or 'qemu+ssh://root@127.0.0.1:2222/system'"
+        )
+        if not m or m["scheme"] not in schemes:
+            raise ctx.fail("uri", self.uri, uri_allowed)
+        if m["port"] and not 1 <= int(m["port"]) <= 65535:
+            raise ctx.fail("uri", self.uri, uri_allowed)
+        if "+ssh" in m["scheme"] and not m["host"]:
+            raise ctx.fail("uri", self.uri, uri_allowed + " (ssh transports need a host)")
+        ctx.int_range("vcpus", self.vcpus, 1, 4096)
+        ctx.int_range("memory_mib", self.memory_mib, 128)
+        ctx.positive_number("cpu_overcommit", self.cpu_overcommit, 1.0, 16.0)
+        ctx.positive_number("memory_overcommit", self.memory_overcommit, 1.0, 4.0)
+        if self.domain_type is not None:
+            ctx.choice("domain_type", self.domain_type, DOMAIN_TYPES[self.kind])
+        ctx.pattern("pool", self.pool, re.compile(r"^[A-Za-z0-9_.-]{1,64}$"), "a libvirt pool name")
+        ctx.int_range("dom0_memory_mib", self.dom0_memory_mib, 512)
+        if self.ssh is not None:
+            self.ssh.validate(ctx, "ssh")
+
+    @property
+    def effective_domain_type(self) -> str:
+        """`kvm` for KVM hosts and `xen` for Xen hosts unless explicitly overridden."""
+        return self.domain_type or DOMAIN_TYPES[self.kind][0]
+
+    @property
+    def is_remote(self) -> bool:
+        return "+" in self.uri.split("://", 1)[0]

@@ -1,0 +1,64 @@
+"""NodePolicies: every kernel policy declared for one node (a VM or a hypervisor host)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._check import Ctx
+from .apparmor import AppArmorProfileSpec
+from .cgroup import SliceSpec
+from .ebpf import EbpfAgentSpec
+from .seccomp import SeccompProfileSpec
+
+
+@dataclass(frozen=True)
+class NodePolicies:
+    """The policies of one node, checked together (duplicates, slice parents).
+
+    Example::
+
+        NodePolicies(node="vm1", slices=(SliceSpec("web.slice", cpu_weight=200),))
+    """
+
+    node: str
+    slices: tuple[SliceSpec, ...] = ()
+    apparmor: tuple[AppArmorProfileSpec, ...] = ()
+    seccomp: tuple[SeccompProfileSpec, ...] = ()
+    ebpf: tuple[EbpfAgentSpec, ...] = ()
+    # Apply the hypervisor host preparation of this host kind ("kvm" or "xen") to the node.
+    host_prep: str | None = None
+
+    def __post_init__(self) -> None:
+        ctx = Ctx("Node", str(self.node))
+        ctx.rfc1123("node", self.node)
+        if self.host_prep is not None:
+            ctx.choice("host_prep", self.host_prep, ("kvm", "xen"))
+        for kind, items in (
+            ("slices", self.slices), ("apparmor", self.apparmor),
+            ("seccomp", self.seccomp), ("ebpf", self.ebpf),
+        ):
+            seen: set[str] = set()
+            for item in items:
+                if item.name in seen:
+                    raise ctx.fail(f"{kind}", item.name, f"each {kind} name once per node")
+                seen.add(item.name)
+        declared = {s.name for s in self.slices}
+        for s in self.slices:
+            if s.parent is not None and s.parent not in declared:
+                raise Ctx("CgroupSlice", s.name).fail(
+                    "name", s.name,
+                    f"a nested slice whose parent {s.parent!r} is declared on node {self.node!r} "
+                    f"(declared: {', '.join(sorted(declared))})",
+                )
+        placed: dict[str, str] = {}
+        for s in self.slices:
+            for svc in s.services:
+                if svc in placed:
+                    raise Ctx("CgroupSlice", s.name).fail(
+                        "services", svc, f"a service in one slice only (already in {placed[svc]!r})"
+                    )
+                placed[svc] = s.name
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.slices or self.apparmor or self.seccomp or self.ebpf or self.host_prep)

@@ -1,0 +1,119 @@
+"""VirtualMachine: an overlay disk on a BaseImage, a cloud-init seed and a libvirt domain."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_libvirt as libvirt
+
+from .host import HypervisorHost
+from .image import BaseImage
+from .render import kernel_cmdline, render_cloud_init, render_domain_xslt
+from .spec import VmSpec
+
+GIB = 1024**3
+
+
+def cmdline_args(cmdline: str) -> list[dict[str, str]]:
+    """pulumi-libvirt's `cmdlines` form: one map per argument, '_' for bare words."""
+    args: list[dict[str, str]] = []
+    for word in cmdline.split():
+        key, sep, value = word.partition("=")
+        args.append({key: value} if sep else {"_": word})
+    return args
+
+
+def console_log_path(vm: VmSpec) -> str:
+    return f"/var/log/libvirt/qemu/{vm.name}-console.log"
+
+
+class VirtualMachine(pulumi.ComponentResource):
+    """A guest reachable over SSH with a host key ringzero generated (so clients can pin it).
+
+    Example::
+
+        vm = VirtualMachine("vm1", VmSpec("vm1", "local", "debian-12", ssh_port=2201),
+                            host=local, image=image,
+                            authorized_keys=[access.public_key],
+                            host_key_private=hk.private_key, host_key_public=hk.public_key)
+    """
+
+    def __init__(
+        self,
+        name: str,
+        spec: VmSpec,
+        *,
+        host: HypervisorHost,
+        image: BaseImage,
+        authorized_keys: list[pulumi.Input[str]],
+        host_key_private: pulumi.Input[str],
+        host_key_public: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("ringzero:index:VirtualMachine", name, None, opts)
+        self.spec = spec
+        child = pulumi.ResourceOptions(parent=self, provider=host.provider)
+        pool = host.spec.pool
+        self.disk = libvirt.Volume(
+            f"{name}-disk",
+            name=f"{spec.name}.qcow2",
+            pool=pool,
+            base_volume_id=image.volume.id,
+            format="qcow2",
+            size=spec.disk_gib * GIB if spec.disk_gib else None,
+            opts=child,
+        )
+        cloud = pulumi.Output.all(
+            pulumi.Output.all(*authorized_keys),
+            pulumi.Output.secret(host_key_private),
+            pulumi.Output.from_input(host_key_public),
+        ).apply(
+            lambda a: render_cloud_init(
+                spec, authorized_keys=list(a[0]), host_key_private=a[1], host_key_public=a[2],
+                instance_id=f"ringzero-{spec.name}",
+            )
+        )
+        self.seed = libvirt.CloudInitDisk(
+            f"{name}-seed",
+            name=f"{spec.name}-seed.iso",
+            pool=pool,
+            user_data=pulumi.Output.secret(cloud[0]),
+            meta_data=cloud[1],
+            opts=child,
+        )
+        img = image.spec
+        direct = spec.boot == "kernel"
+        self.console_log = console_log_path(spec)
+        self.domain = libvirt.Domain(
+            f"{name}-domain",
+            name=spec.name,
+            type=host.spec.effective_domain_type,
+            vcpu=spec.vcpus,
+            memory=spec.memory_mib,
+            kernel=img.kernel if direct else None,
+            initrd=img.initrd if direct else None,
+            cmdlines=cmdline_args(kernel_cmdline(spec, img, host.spec.effective_domain_type)) if direct else None,
+            disks=[libvirt.DomainDiskArgs(volume_id=self.disk.id)],
+            cloudinit=self.seed.id,
+            consoles=[
+                libvirt.DomainConsoleArgs(
+                    type="file", source_path=self.console_log, target_port="0", target_type="serial"
+                )
+            ],
+            qemu_agent=False,
+            autostart=False,
+            running=spec.running,
+            xml=libvirt.DomainXmlArgs(xslt=render_domain_xslt(spec)),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(delete_before_replace=True)),
+        )
+        self.ssh_host = pulumi.Output.from_input("127.0.0.1")
+        self.ssh_port = pulumi.Output.from_input(spec.ssh_port)
+        self.ssh_endpoint = pulumi.Output.from_input(
+            f"{spec.ssh_user}@127.0.0.1:{spec.ssh_port}" if spec.ssh_port else ""
+        )
+        self.register_outputs({
+            "name": spec.name,
+            "host": spec.host,
+            "sshEndpoint": self.ssh_endpoint,
+            "consoleLog": self.console_log,
+            "domainId": self.domain.id,
+        })

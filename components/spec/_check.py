@@ -52,7 +52,7 @@ class Ctx:
         if isinstance(value, str):
             if allow_max and value in ("max", "infinity"):
                 return None
-            m = _SIZE_RE.match(value)
+            m = _SIZE_RE.fullmatch(value)
             if m:
                 return int(m["num"]) * _SIZE_UNITS[m["unit"]]
         raise self.fail(field, value, allowed)

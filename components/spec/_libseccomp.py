@@ -25,7 +25,6 @@ OCI_ARCH = {
     "s390x": "SCMP_ARCH_S390X",
     "riscv64": "SCMP_ARCH_RISCV64",
 }
-__NR_SCMP_ERROR = -1
 
 
 class LibseccompMissing(RuntimeError):
@@ -51,5 +50,6 @@ def _lib() -> ctypes.CDLL:
 def syscall_number(arch: str, name: str) -> int | None:
     """The syscall's number on `arch`, or None when libseccomp does not know it there."""
     nr = _lib().seccomp_syscall_resolve_name_arch(ARCH_TOKENS[arch], name.encode())
-    # Negative numbers are libseccomp's pseudo-syscalls (for multiplexed calls); still valid names.
-    return None if nr == __NR_SCMP_ERROR else int(nr)
+    # -1 is an unknown name; other negative numbers are libseccomp's pseudo-syscalls for
+    # names that exist elsewhere but not as a syscall on this architecture (open on aarch64).
+    return None if nr < 0 else int(nr)

@@ -72,7 +72,7 @@ class HostSpec:
         ctx = Ctx("HypervisorHost", str(self.name))
         ctx.rfc1123("name", self.name)
         ctx.choice("kind", self.kind, HYPERVISOR_KINDS)
-        m = _URI_RE.match(self.uri) if isinstance(self.uri, str) else None
+        m = _URI_RE.fullmatch(self.uri) if isinstance(self.uri, str) else None
         schemes = _URI_SCHEMES[self.kind]
         uri_allowed = (
             f"a libvirt URI for a {self.kind} host: scheme one of {', '.join(schemes)}, "

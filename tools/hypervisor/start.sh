@@ -100,12 +100,16 @@ mkdir -p "$state_dir" "$log_dir"
 # qemu.conf: what this host needs, and why.
 strip_block() { awk -v b="$begin_mark" -v e="$end_mark" '$0 == b { in_b = 1 } !in_b { print } $0 == e { in_b = 0 }'; }
 settings=() reasons=()
-lsms=$(cat /sys/kernel/security/lsm 2>/dev/null || true)
-if [[ ",$lsms," == *,apparmor,* ]] && [ -d /sys/kernel/security/apparmor ]; then :
-elif [[ ",$lsms," == *,selinux,* ]] || [ -e /sys/fs/selinux/enforce ]; then :
+if [ -r /sys/kernel/security/lsm ]; then
+  lsms=$(cat /sys/kernel/security/lsm); lsm_src="active LSMs: $lsms"
+else
+  lsms=""; lsm_src="securityfs not mounted at /sys/kernel/security"
+fi
+if [[ ",$lsms," == *,apparmor,* ]] && [ -r /sys/kernel/security/apparmor/profiles ]; then :
+elif [ -e /sys/fs/selinux/enforce ]; then :
 else
   settings+=('security_driver = "none"')
-  reasons+=("no usable AppArmor/SELinux LSM (lsm list: '${lsms:-unreadable}')")
+  reasons+=("no usable AppArmor or SELinux ($lsm_src; no /sys/fs/selinux)")
 fi
 cgfs=$(stat -fc %T /sys/fs/cgroup 2>/dev/null || echo unknown)
 if [ "$cgfs" != cgroup2fs ]; then
@@ -202,4 +206,4 @@ t0=$EPOCHREALTIME
 wait_for_libvirt "$libvirtd_log" "$(live_pid /run/libvirtd.pid libvirtd || true)"
 log "virsh -c $URI answers (waited $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s)"
 ensure_default_pool
-log "ready: $URI ($(virsh -c "$URI" version 2>/dev/null | awk -F': ' '/Running hypervisor/ { print $2 }'))"
+log "ready: $URI"

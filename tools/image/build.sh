@@ -10,7 +10,7 @@
 #   vmlinuz         guest kernel   } for direct kernel boot with the command line in
 #   initrd.img      its initramfs  } manifest.json ("root=/dev/vda rw console=ttyS0")
 #   manifest.json   key, build date, mirror, kernel, sizes, sha256, package list
-# <key> is a hash of recipe/ and this script: edit either and a new image is built.
+# <key> is a hash of recipe/ (and of LAYOUT below): edit the recipe and a new image is built.
 # Environment:
 #   RINGZERO_CACHE                   cache root (default ~/.cache/ringzero)
 #   RINGZERO_DEBIAN_MIRROR           Debian mirror (default: the host's APT sources)
@@ -34,13 +34,16 @@ esac
 log() { printf '[image %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# --- key: sha256 over the recipe files (path + content) and this script ------------------
+# --- key: sha256 over the recipe files (path, mode, content) and LAYOUT -----------------
+# Bump LAYOUT when this script changes what it produces (steps, file names, formats);
+# changes to its messages or checks need no rebuild.
+LAYOUT=1
 recipe_key() {
-  (cd "$here" && { printf '%s\n' build.sh; find recipe -type f -o -type l; } | LC_ALL=C sort |
+  (cd "$here" && printf 'layout=%s\0' "$LAYOUT" && find recipe -type f -o -type l | LC_ALL=C sort |
     while IFS= read -r f; do
       printf '%s\0' "$f"
       if [ -L "$f" ]; then printf 'link:%s' "$(readlink "$f")"; else
-        printf 'mode:%s\0' "$(stat -c %a "$f")"; cat "$f"; fi
+        if [ -x "$f" ]; then printf 'exec\0'; fi; cat "$f"; fi
       printf '\0'
     done) | sha256sum | cut -c1-16
 }
@@ -218,6 +221,7 @@ PY
 mkdir -p "$tmp/logs"
 mv "$tmp/debootstrap.log" "$tmp/customize.log" "$tmp/packages.tsv" "$tmp/logs/"
 rmdir "$tmp/rootfs" 2>/dev/null || true
+chmod 0755 "$tmp" "$tmp/logs"   # mktemp made it 0700; QEMU may run as libvirt-qemu
 
 # Move into place only now (same filesystem: atomic rename; an old one is replaced).
 if [ -e "$out" ]; then

@@ -73,6 +73,12 @@ ssh_opts=(-o BatchMode=yes -o ConnectTimeout=3 -o StrictHostKeyChecking=yes
           -o LogLevel=ERROR -i "$w/id_ed25519" -p "$port")
 g() { ssh "${ssh_opts[@]}" root@127.0.0.1 "$@"; }
 
+# A TCG boot is a heavy job: one at a time with builds (shared lock).
+cache=${RINGZERO_CACHE:-$HOME/.cache/ringzero}
+mkdir -p "$cache"
+exec 9>"$cache/.heavy.lock"
+flock -n 9 || { log "waiting for $cache/.heavy.lock"; flock 9; }
+
 log "booting $img (port 127.0.0.1:$port, cmdline '$cmdline')"
 t0=$(now)
 qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -name "$name" \

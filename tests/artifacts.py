@@ -1,0 +1,54 @@
+"""Every artifact of a declaration, rendered: what the golden and validate tiers check."""
+
+from __future__ import annotations
+
+from ringzero.render import render_cloud_init, render_domain_xml, render_domain_xslt, render_node
+from ringzero.spec import BaseImageSpec, HostSpec, Topology, VmSpec
+
+# A fixed host key so that golden files are stable; never a real key.
+FAKE_HOST_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nFAKE\n-----END OPENSSH PRIVATE KEY-----\n"
+FAKE_PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFAKE root@vm"
+
+XEN_HOST = HostSpec("xen1", kind="xen", uri="xen:///system", vcpus=8, memory_mib=16384)
+KVM_HOST = HostSpec("kvm1", kind="kvm", uri="qemu:///system", vcpus=8, memory_mib=16384)
+
+
+def domain_xmls(topology: Topology) -> dict[str, str]:
+    """Domain XML for each VM of `topology`, plus the first VM on a kvm and a xen host."""
+    out: dict[str, str] = {}
+    vms = list(topology.vms)
+    for vm in vms:
+        host = topology.host(vm.host)
+        out[f"domain-{host.effective_domain_type}-{vm.name}.xml"] = _domain(vm, host, topology.image(vm.host, vm.image))
+    if vms:
+        vm, img = vms[0], topology.image(vms[0].host, vms[0].image)
+        for host in (KVM_HOST, XEN_HOST):
+            moved = VmSpec(**{**vm.__dict__, "host": host.name})
+            out[f"domain-{host.effective_domain_type}-{vm.name}.xml"] = _domain(
+                moved, host, BaseImageSpec(**{**img.__dict__, "host": host.name})
+            )
+    return out
+
+
+def _domain(vm: VmSpec, host: HostSpec, img: BaseImageSpec) -> str:
+    return render_domain_xml(
+        vm, host, img, disk_path=f"/var/lib/libvirt/images/{vm.name}.qcow2",
+        seed_path=f"/var/lib/libvirt/images/{vm.name}-seed.iso",
+        console_log=f"/var/log/libvirt/qemu/{vm.name}-console.log",
+    )
+
+
+def all_artifacts(topology: Topology) -> dict[str, str]:
+    """name -> text for every artifact: domain XML/XSLT, cloud-init, and node files."""
+    out = dict(domain_xmls(topology))
+    for vm in topology.vms:
+        out[f"domain-{vm.name}.xsl"] = render_domain_xslt(vm)
+        ud, md = render_cloud_init(vm, authorized_keys=["ssh-ed25519 AAAA access@test"],
+                                   host_key_private=FAKE_HOST_KEY, host_key_public=FAKE_PUB,
+                                   instance_id=f"ringzero-{vm.name}")
+        out[f"cloud-init-{vm.name}-user-data"] = ud
+        out[f"cloud-init-{vm.name}-meta-data"] = md
+    for node in topology.nodes:
+        for path, text in render_node(node).items():
+            out[f"{node.node}{path}"] = text
+    return out

@@ -1,0 +1,32 @@
+"""Pulumi mocks for the unit tier: one Mocks class that records every resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.resources.append(args)
+        outs = dict(args.inputs)
+        if args.typ == "pulumi-python:dynamic:Resource":
+            # SshKeyPair's provider never runs under mocks: stand in for its outputs.
+            outs.update(private_key=f"PRIVATE-{args.name}", public_key=f"ssh-ed25519 AAAA {args.name}",
+                        fingerprint=f"SHA256:{args.name}")
+        return f"{args.name}-id", outs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+
+@pytest.fixture
+def mocks() -> RecordingMocks:
+    m = RecordingMocks()
+    pulumi.runtime.set_mocks(m, project="ringzero", stack="unit", preview=False)
+    return m

@@ -1,0 +1,91 @@
+"""The resource graph of the reference stack under mocks: which resources, parents, inputs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pulumi
+from ringzero.stack import deploy
+
+from tests.fixtures import local_topology
+from tests.unit.conftest import RecordingMocks
+
+
+def _settle(outputs: list[pulumi.Output[Any]]) -> pulumi.Output[list[Any]]:
+    return pulumi.Output.all(*outputs)
+
+
+@pulumi.runtime.test
+def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
+    deployed = deploy(local_topology())
+
+    def check(_: Any) -> None:
+        types = Counter(r.typ for r in mocks.resources)
+        assert types["ringzero:index:HypervisorHost"] == 1
+        assert types["pulumi:providers:libvirt"] == 1
+        assert types["ringzero:index:BaseImage"] == 1
+        assert types["ringzero:index:VirtualMachine"] == 2
+        assert types["libvirt:index/volume:Volume"] == 3  # base + one overlay per VM
+        assert types["libvirt:index/cloudInitDisk:CloudInitDisk"] == 2
+        assert types["libvirt:index/domain:Domain"] == 2
+        assert types["ringzero:index:CgroupSlice"] == 3
+        assert types["ringzero:index:AppArmorProfile"] == 2
+        assert types["ringzero:index:SeccompProfile"] == 1
+        assert types["ringzero:index:EbpfAgent"] == 1
+        assert types["pulumi-python:dynamic:Resource"] == 3  # access key + a host key per VM
+        by_name = {r.name: r for r in mocks.resources}
+        dom = by_name["vm1-domain"].inputs
+        assert dom["type"] == "qemu" and dom["vcpu"] == 1 and dom["memory"] == 1024
+        assert dom["name"] == "vm1" and dom["running"] is True
+        assert dom["kernel"].endswith("/vmlinuz") and dom["initrd"].endswith("/initrd.img")
+        assert {"_": "rw"} in dom["cmdlines"] and {"root": "/dev/vda"} in dom["cmdlines"]
+        assert "hostfwd=tcp:127.0.0.1:2201-:22" in dom["xml"]["xslt"]
+        assert dom["consoles"][0]["sourcePath"] == "/var/log/libvirt/qemu/vm1-console.log"
+        disk = by_name["vm1-disk"].inputs
+        assert disk["baseVolumeId"] == "local-debian-12-volume-id" and disk["format"] == "qcow2"
+        assert by_name["local-debian-12-volume"].inputs["source"].endswith("/base.qcow2")
+        assert by_name["local-libvirt"].inputs["uri"] == "qemu:///system"
+        # every libvirt resource goes through the host's provider, never the default one
+        for r in mocks.resources:
+            if r.typ.startswith("libvirt:"):
+                assert r.provider and "local-libvirt" in r.provider, (r.name, r.provider)
+
+    urns = [c.urn for c in deployed.vms.values()] + [deployed.vms["vm1"].domain.urn, deployed.vms["vm1"].seed.urn]
+    return _settle(urns).apply(check)
+
+
+@pulumi.runtime.test
+def test_children_are_parented_to_their_component(mocks: RecordingMocks) -> pulumi.Output[Any]:
+    deployed = deploy(local_topology())
+    vm = deployed.vms["vm1"]
+    slice_ = next(p for p in deployed.policies["vm1"] if p.spec.name == "web.slice")
+
+    def check(urns: list[str]) -> None:
+        disk, seed, domain, sl = urns
+        for urn in (disk, seed, domain):
+            assert "ringzero:index:VirtualMachine$libvirt:index/" in urn, urn
+        assert "ringzero:index:VirtualMachine$ringzero:index:CgroupSlice::vm1-web.slice" in sl
+
+    return _settle([vm.disk.urn, vm.seed.urn, vm.domain.urn, slice_.urn]).apply(check)
+
+
+@pulumi.runtime.test
+def test_cloud_init_user_data_is_secret(mocks: RecordingMocks) -> pulumi.Output[Any]:
+    deployed = deploy(local_topology())
+    seed = deployed.vms["vm1"].seed
+
+    async def is_secret() -> bool:
+        return await seed.user_data.is_secret()
+
+    def check(secret: bool) -> None:
+        assert secret, "user-data carries the host private key: it must be a secret"
+
+    return pulumi.Output.from_input(is_secret()).apply(check)
+
+
+def test_policy_components_expose_files(mocks: RecordingMocks) -> None:
+    deployed = deploy(local_topology())
+    kinds = sorted({p.KIND for p in deployed.policies["vm1"]})
+    assert kinds == ["apparmor", "ebpf", "seccomp", "slice"]
+    assert deployed.policies.get("vm2") == []

@@ -1,0 +1,199 @@
+"""Every bad input fails at construction with resource, field, value and what is allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from ringzero.spec import (
+    AppArmorProfileSpec,
+    BaseImageSpec,
+    EbpfAgentSpec,
+    FileRule,
+    HostSpec,
+    NetworkRule,
+    NodePolicies,
+    SeccompProfileSpec,
+    SliceSpec,
+    SpecError,
+    SshTarget,
+    SyscallRule,
+    Topology,
+    VmSpec,
+    from_data,
+)
+
+HOST = HostSpec("local", vcpus=2, memory_mib=2048)
+IMAGE = BaseImageSpec("debian", "local", "/srv/base.qcow2", kernel="/srv/vmlinuz")
+DENY_MKDIR = (SyscallRule(("mkdir",), "SCMP_ACT_ERRNO"),)
+
+
+def topo(*vms: VmSpec, nodes: tuple[NodePolicies, ...] = (), host: HostSpec = HOST) -> Topology:
+    return Topology(hosts=(host,), images=(IMAGE,), vms=vms, nodes=nodes)
+
+
+# (id, constructor, the message must contain each of these)
+CASES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
+    # cgroup v2 slices
+    ("memory_max-bad-unit", lambda: SliceSpec("web.slice", memory_max="12XB"),
+     ("CgroupSlice 'web.slice'", "memory_max='12XB'", "K, M, G or T suffix")),
+    ("cpu_weight-zero", lambda: SliceSpec("web.slice", cpu_weight=0),
+     ("CgroupSlice 'web.slice'", "cpu_weight=0", "an integer from 1 to 10000")),
+    ("cpu_weight-too-big", lambda: SliceSpec("web.slice", cpu_weight=10001),
+     ("cpu_weight=10001", "an integer from 1 to 10000")),
+    ("cpu_weight-bool", lambda: SliceSpec("web.slice", cpu_weight=True),  # type: ignore[arg-type]
+     ("cpu_weight=True", "an integer from 1 to 10000")),
+    ("memory_high-above-max", lambda: SliceSpec("web.slice", memory_high="1G", memory_max="512M"),
+     ("memory_high='1G'", "at most memory_max ('512M')")),
+    ("memory_min-above-low", lambda: SliceSpec("web.slice", memory_min="2G", memory_low="1G"),
+     ("memory_min='2G'", "at most memory_low")),
+    ("memory_max-trailing-newline", lambda: SliceSpec("web.slice", memory_max="512M\n"),
+     ("memory_max='512M\\n'", "K, M, G or T suffix")),
+    ("memory_min-max-keyword", lambda: SliceSpec("web.slice", memory_min="max"),
+     ("memory_min='max'", "byte count")),
+    ("io_weight-range", lambda: SliceSpec("web.slice", io_weight=0), ("io_weight=0", "1 to 10000")),
+    ("tasks_max-zero", lambda: SliceSpec("web.slice", tasks_max=0), ("tasks_max=0", "an integer from 1")),
+    ("cpu_quota-zero", lambda: SliceSpec("web.slice", cpu_quota_percent=0), ("cpu_quota_percent=0",)),
+    ("slice-name-no-suffix", lambda: SliceSpec("web"), ("name='web'", "ending in '.slice'")),
+    ("slice-name-uppercase", lambda: SliceSpec("Web.slice"), ("name='Web.slice'", "lowercase")),
+    ("slice-name-system", lambda: SliceSpec("system.slice"), ("name='system.slice'", "systemd does not own")),
+    ("slice-description-newline",
+     lambda: SliceSpec("web.slice", description="x\n[Service]\nExecStart=/bin/sh"),
+     ("description=", "no newline or control characters")),
+    ("slice-service-name", lambda: SliceSpec("web.slice", services=("nginx",)),
+     ("services[0]='nginx'", "ending in '.service'")),
+    ("slice-parent-undeclared",
+     lambda: NodePolicies("vm1", slices=(SliceSpec("web-api.slice"),)),
+     ("CgroupSlice 'web-api.slice'", "parent 'web.slice' is declared")),
+    ("slice-service-twice",
+     lambda: NodePolicies("vm1", slices=(SliceSpec("a.slice", services=("x.service",)),
+                                         SliceSpec("b.slice", services=("x.service",)))),
+     ("services='x.service'", "already in 'a.slice'")),
+    # seccomp
+    ("syscall-unknown", lambda: SeccompProfileSpec("p", rules=(SyscallRule(("mkdirr",), "SCMP_ACT_ALLOW"),)),
+     ("SeccompProfile 'p'", "rules[0].names[0]='mkdirr'", "libseccomp knows on x86_64")),
+    ("syscall-unknown-on-arch",
+     lambda: SeccompProfileSpec("p", architecture="aarch64", rules=(SyscallRule(("open",), "SCMP_ACT_ALLOW"),)),
+     ("names[0]='open'", "libseccomp knows on aarch64")),
+    ("seccomp-action", lambda: SeccompProfileSpec("p", rules=(SyscallRule(("read",), "ALLOW"),)),
+     ("rules[0].action='ALLOW'", "'SCMP_ACT_ALLOW'")),
+    ("seccomp-arch", lambda: SeccompProfileSpec("p", architecture="mips", rules=DENY_MKDIR),
+     ("architecture='mips'", "'x86_64'")),
+    ("seccomp-errno", lambda: SeccompProfileSpec("p", default_errno="EWHATEVER", rules=DENY_MKDIR),
+     ("default_errno='EWHATEVER'", "'EPERM'")),
+    ("seccomp-systemd-mixed",
+     lambda: SeccompProfileSpec("p", default_action="SCMP_ACT_LOG", rules=DENY_MKDIR, services=("a.service",)),
+     ("services=('a.service',)", "a deny list")),
+    ("seccomp-no-rules", lambda: SeccompProfileSpec("p"), ("rules=()", "at least one SyscallRule")),
+    # AppArmor
+    ("apparmor-name-slash", lambda: AppArmorProfileSpec("../evil"), ("AppArmorProfile '../evil'", "no '/'")),
+    ("apparmor-name-brace", lambda: AppArmorProfileSpec("x}"), ("name='x}'", "braces")),
+    ("apparmor-path-relative", lambda: AppArmorProfileSpec("p", files=(FileRule("etc/passwd", "r"),)),
+     ("files[0].path='etc/passwd'", "an absolute path")),
+    ("apparmor-path-rule-injection",
+     lambda: AppArmorProfileSpec("p", files=(FileRule("/tmp/x r,\n  /** rwx", "r"),)),
+     ("files[0].path=", "no spaces, quotes, braces, commas, '#' or newlines")),
+    ("apparmor-path-comment", lambda: AppArmorProfileSpec("p", files=(FileRule("/tmp/#x", "r"),)),
+     ("files[0].path='/tmp/#x'",)),
+    ("apparmor-path-dotdot", lambda: AppArmorProfileSpec("p", attach="/usr/bin/../../etc/x"),
+     ("attach='/usr/bin/../../etc/x'", "without '..'")),
+    ("apparmor-perms", lambda: AppArmorProfileSpec("p", files=(FileRule("/tmp/x", "rr"),)),
+     ("files[0].perms='rr'", "each once")),
+    ("apparmor-mode", lambda: AppArmorProfileSpec("p", mode="audit"), ("mode='audit'", "'enforce', 'complain'")),
+    ("apparmor-capability", lambda: AppArmorProfileSpec("p", capabilities=("god_mode",)),
+     ("capabilities[0]='god_mode'", "'net_bind_service'")),
+    ("apparmor-network", lambda: AppArmorProfileSpec("p", network=(NetworkRule("ipx"),)),
+     ("network[0].family='ipx'", "'inet'")),
+    ("apparmor-raw-name", lambda: AppArmorProfileSpec("p", raw="profile other { }"),
+     ("raw='other'", "profile p")),
+    # eBPF
+    ("bpftrace-syntax", lambda: EbpfAgentSpec("a", program='BEGIN { printf("x\\n" exit(); }'),
+     ("EbpfAgent 'a'", "a program bpftrace parses", "syntax error")),
+    ("bpftrace-both", lambda: EbpfAgentSpec("a", program="BEGIN { exit(); }", tool="execsnoop.bt"),
+     ("exactly one of program",)),
+    ("bpftrace-tool-path", lambda: EbpfAgentSpec("a", tool="../../bin/sh"), ("tool='../../bin/sh'",)),
+    ("ebpf-output-relative", lambda: EbpfAgentSpec("a", tool="execsnoop.bt", output="log.txt"),
+     ("output='log.txt'", "an absolute path")),
+    ("ebpf-restart", lambda: EbpfAgentSpec("a", tool="execsnoop.bt", restart="sometimes"),
+     ("restart='sometimes'", "'always'")),
+    # hosts
+    ("host-kind", lambda: HostSpec("h", kind="hyperv"), ("HypervisorHost 'h'", "kind='hyperv'", "'kvm', 'xen'")),
+    ("host-uri-scheme", lambda: HostSpec("h", uri="http://example/system"),
+     ("uri='http://example/system'", "scheme one of qemu")),
+    ("host-uri-kind-mismatch", lambda: HostSpec("h", kind="xen", uri="qemu:///system"),
+     ("uri='qemu:///system'", "for a xen host")),
+    ("host-uri-ssh-no-host", lambda: HostSpec("h", uri="qemu+ssh:///system"), ("ssh transports need a host",)),
+    ("host-uri-newline", lambda: HostSpec("h", uri="qemu:///system\n"), ("uri='qemu:///system\\n'",)),
+    ("host-domain-type", lambda: HostSpec("h", kind="xen", uri="xen:///system", domain_type="kvm"),
+     ("domain_type='kvm'", "'xen'")),
+    ("host-vcpus-zero", lambda: HostSpec("h", vcpus=0), ("vcpus=0", "an integer from 1")),
+    ("host-ssh-port", lambda: HostSpec("h", ssh=SshTarget("127.0.0.1", 0)), ("ssh.port=0", "1 to 65535")),
+    ("host-overcommit", lambda: HostSpec("h", cpu_overcommit=0.5), ("cpu_overcommit=0.5", "1.0 to 16.0")),
+    # VMs, images, scheduling
+    ("vm-hostname", lambda: VmSpec("Web_1", "local", "debian"), ("VirtualMachine 'Web_1'", "RFC 1123")),
+    ("vm-hostname-dash", lambda: VmSpec("-web", "local", "debian"), ("name='-web'", "RFC 1123")),
+    ("vm-vcpus-zero", lambda: VmSpec("vm1", "local", "debian", vcpus=0), ("vcpus=0", "an integer from 1")),
+    ("vm-memory-zero", lambda: VmSpec("vm1", "local", "debian", memory_mib=0), ("memory_mib=0", "from 128")),
+    ("vm-kernel-args", lambda: VmSpec("vm1", "local", "debian", kernel_args="quiet; rm -rf /"),
+     ("kernel_args='quiet; rm -rf /'",)),
+    ("vm-ssh-port-privileged", lambda: VmSpec("vm1", "local", "debian", ssh_port=22), ("ssh_port=22", "1024")),
+    ("vm-name-collision", lambda: topo(VmSpec("vm1", "local", "debian"), VmSpec("vm1", "local", "debian")),
+     ("VirtualMachine 'vm1'", "not yet used on host 'local'")),
+    ("vm-unknown-host", lambda: topo(VmSpec("vm1", "other", "debian")),
+     ("host='other'", "one of the declared hosts: 'local'")),
+    ("vm-unknown-image", lambda: topo(VmSpec("vm1", "local", "ubuntu")),
+     ("image='ubuntu'", "images declared on host 'local': 'debian'")),
+    ("vm-port-collision",
+     lambda: topo(VmSpec("vm1", "local", "debian", ssh_port=2201), VmSpec("vm2", "local", "debian", ssh_port=2201)),
+     ("VirtualMachine 'vm2'", "ssh_port=2201", "used by 'vm1'")),
+    ("schedule-vcpus",
+     lambda: topo(VmSpec("vm1", "local", "debian", vcpus=2), VmSpec("vm2", "local", "debian", vcpus=1)),
+     ("VirtualMachine 'vm2'", "vcpus=1", "at most 0 on host 'local'", "cpu_overcommit 1", "vm1")),
+    ("schedule-memory", lambda: topo(VmSpec("vm1", "local", "debian", memory_mib=4096)),
+     ("memory_mib=4096", "at most 2048 on host 'local'")),
+    ("image-source-relative", lambda: BaseImageSpec("debian", "local", "base.qcow2"), ("source='base.qcow2'",)),
+    ("image-format", lambda: BaseImageSpec("debian", "local", "/srv/b.vmdk", format="vmdk"), ("format='vmdk'",)),
+    ("node-unknown", lambda: topo(nodes=(NodePolicies("ghost"),)),
+     ("Node 'ghost'", "one of the declared hosts and VMs")),
+    ("config-unknown-field", lambda: from_data({"hosts": [{"name": "h", "cpus": 4}]}),
+     ("HostSpec 'h'", "cpus=4", "the fields name, kind, uri, vcpus")),
+]
+
+
+@pytest.mark.parametrize(("build", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_names_resource_field_and_allowed(build: Callable[[], Any], expected: tuple[str, ...]) -> None:
+    with pytest.raises(SpecError) as err:
+        build()
+    for text in expected:
+        assert text in str(err.value), f"{text!r} not in {err.value}"
+    assert "allowed: " in str(err.value)
+
+
+def test_at_least_thirty_distinct_cases() -> None:
+    assert len({c[0] for c in CASES}) == len(CASES) >= 30
+
+
+def test_good_specs_construct() -> None:
+    t = topo(VmSpec("vm1", "local", "debian", vcpus=1, memory_mib=1024, ssh_port=2201),
+             nodes=(NodePolicies("vm1", slices=(SliceSpec("web.slice"), SliceSpec("web-api.slice"))),))
+    assert t.allocations[0].vcpus == 1 and t.allocations[0].vms == ("vm1",)
+
+
+def test_overcommit_allows_more_vcpus() -> None:
+    host = HostSpec("local", vcpus=1, memory_mib=4096, cpu_overcommit=2.0)
+    t = topo(VmSpec("vm1", "local", "debian"), VmSpec("vm2", "local", "debian"), host=host)
+    assert t.allocations[0].vcpus == 2 and t.allocations[0].vcpu_limit == 2.0
+
+
+def test_sizes_normalise() -> None:
+    s = SliceSpec("web.slice", memory_high="384M", memory_max=536870912)
+    assert s.bytes("memory_high") == 384 * 1024**2 and s.bytes("memory_max") == 512 * 1024**2
+    assert SliceSpec("x.slice", memory_max="max").bytes("memory_max") is None
+
+
+def test_slice_parent_and_cgroup_path() -> None:
+    s = SliceSpec("web-api-v2.slice")
+    assert s.parent == "web-api.slice"
+    assert s.cgroup_path == "/sys/fs/cgroup/web.slice/web-api.slice/web-api-v2.slice"
+    assert SliceSpec("web.slice").parent is None

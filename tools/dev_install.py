@@ -17,10 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    deps = project["dependencies"] + project["optional-dependencies"]["dev"]
-    deps.append(next(r for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", *deps], check=True)
+    if "--link-only" not in sys.argv:
+        pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+        project = pyproject["project"]
+        deps = project["dependencies"] + project["optional-dependencies"]["dev"] + pyproject["build-system"]["requires"]
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", *deps], check=True)
     link = Path(sysconfig.get_paths()["purelib"]) / "ringzero"
     if link.is_symlink() or link.exists():
         if link.is_symlink() and link.resolve() == (ROOT / "components").resolve():

@@ -1,0 +1,109 @@
+# ringzero: `make setup` once (cached, idempotent), then `make test`; `make up` for the stack.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT        := $(CURDIR)
+PYTHON      ?= python3.11
+VENV        := $(ROOT)/.venv
+STACK       ?= local
+export RINGZERO_CACHE ?= $(HOME)/.cache/ringzero
+
+# The offline Pulumi environment: local toolchain, local file backend, no downloads.
+export PATH := $(ROOT)/.toolchain/bin:$(VENV)/bin:$(PATH)
+export PULUMI_HOME := $(ROOT)/.pulumi/home
+export PULUMI_BACKEND_URL := file://$(ROOT)/.pulumi/state
+export PULUMI_CONFIG_PASSPHRASE_FILE := $(ROOT)/.pulumi/passphrase
+export PULUMI_SKIP_UPDATE_CHECK := true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
+
+PYTEST := $(VENV)/bin/pytest
+.PHONY: help setup packages venv toolchain image hypervisor-start hypervisor-stop host-prepare \
+        pulumi-dirs stack-select env test lint unit validate engine preview up destroy wheel bench clean
+
+help:
+	@echo "make setup    install packages, venv, build the Pulumi toolchain and guest image (cached)"
+	@echo "make test     lint, unit, validate, engine tiers (fast first)"
+	@echo "make preview | up | destroy   the reference stack (STACK=$(STACK)) with the local engine"
+	@echo 'eval "$$(make -s env)"   put the toolchain and offline Pulumi settings in your shell'
+
+# ---- setup ------------------------------------------------------------------------------
+setup: packages venv toolchain image host-prepare hypervisor-start pulumi-dirs
+	@echo "setup done: $$(.toolchain/bin/pulumi version) / image $$(readlink .image)"
+
+packages:
+	tools/host/install-packages.sh
+
+# Re-install Python deps only when pyproject.toml changed (stamp keyed by its hash).
+venv:
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@stamp=$(VENV)/.ringzero-deps-$$(sha256sum pyproject.toml | cut -c1-16); \
+	if [ ! -e $$stamp ]; then $(VENV)/bin/python tools/dev_install.py && rm -f $(VENV)/.ringzero-deps-* && touch $$stamp; \
+	else $(VENV)/bin/python tools/dev_install.py --link-only; fi
+
+toolchain:
+	tools/pulumi/build.sh
+
+image:
+	tools/image/build.sh
+
+host-prepare:
+	tools/host/prepare.sh
+
+hypervisor-start:
+	tools/hypervisor/start.sh
+
+hypervisor-stop:
+	tools/hypervisor/stop.sh
+
+pulumi-dirs:
+	@mkdir -p .pulumi/home .pulumi/state
+	@test -s .pulumi/passphrase || (umask 077; head -c 32 /dev/urandom | base64 > .pulumi/passphrase)
+
+env:
+	@echo 'export PATH="$(ROOT)/.toolchain/bin:$(VENV)/bin:$$PATH"'
+	@echo 'export PULUMI_HOME="$(ROOT)/.pulumi/home"'
+	@echo 'export PULUMI_BACKEND_URL="file://$(ROOT)/.pulumi/state"'
+	@echo 'export PULUMI_CONFIG_PASSPHRASE_FILE="$(ROOT)/.pulumi/passphrase"'
+	@echo 'export PULUMI_SKIP_UPDATE_CHECK=true'
+	@echo 'export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true'
+
+# ---- tests (fast tiers first; a missing tool fails, never skips) --------------------------
+test: lint unit validate engine
+
+lint:
+	$(VENV)/bin/ruff check components tests bench tools __main__.py
+	$(VENV)/bin/mypy components
+	$(VENV)/bin/ansible-lint -q playbooks
+
+unit:
+	$(PYTEST) -q tests/unit
+
+validate:
+	$(PYTEST) -q tests/validate
+
+engine: pulumi-dirs
+	$(PYTEST) -q tests/engine
+
+# ---- the reference stack --------------------------------------------------------------------
+stack-select: pulumi-dirs
+	@pulumi stack select $(STACK) 2>/dev/null || pulumi stack init $(STACK)
+
+preview: stack-select
+	pulumi preview --stack $(STACK) --diff
+
+up: stack-select
+	pulumi up --stack $(STACK) --yes
+
+destroy: stack-select
+	pulumi destroy --stack $(STACK) --yes
+
+# ---- packaging and benchmarks -----------------------------------------------------------------
+wheel:
+	rm -rf dist && $(VENV)/bin/python -m build --wheel --no-isolation --outdir dist >/dev/null && ls dist
+
+bench:
+	$(VENV)/bin/python bench/preview_scale.py
+
+clean:
+	rm -rf dist build .mypy_cache .ruff_cache .pytest_cache

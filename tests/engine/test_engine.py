@@ -1,0 +1,88 @@
+"""The real Pulumi engine (CLI, Python language host, libvirt plugin), offline."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from tests.engine.conftest import ROOT, TOOLCHAIN, make_project, reference_config
+
+PINNED_PULUMI = "v3.272.0"
+
+
+def test_toolchain_versions_are_the_pins(tmp_path: Path) -> None:
+    out = subprocess.run([str(TOOLCHAIN / "pulumi"), "version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == PINNED_PULUMI
+    import pulumi
+
+    assert "v" + pulumi.__version__ == PINNED_PULUMI if hasattr(pulumi, "__version__") else True
+
+
+def test_reference_stack_preview_lists_every_resource_type(tmp_path: Path) -> None:
+    project = make_project(tmp_path, (ROOT / "__main__.py").read_text(), reference_config(), name="ringzero")
+    steps = project.preview_steps()
+    types = {s["newState"]["type"] for s in steps if s.get("newState")}
+    expected = {
+        "pulumi:providers:libvirt",
+        "libvirt:index/volume:Volume",
+        "libvirt:index/cloudInitDisk:CloudInitDisk",
+        "libvirt:index/domain:Domain",
+        "pulumi-python:dynamic:Resource",
+        "ringzero:index:HypervisorHost",
+        "ringzero:index:BaseImage",
+        "ringzero:index:VirtualMachine",
+        "ringzero:index:CgroupSlice",
+        "ringzero:index:AppArmorProfile",
+        "ringzero:index:SeccompProfile",
+        "ringzero:index:EbpfAgent",
+    }
+    assert expected <= types, expected - types
+    assert all(s["op"] == "create" for s in steps if s["op"] != "same")
+
+
+def test_bad_input_fails_preview_with_the_message(tmp_path: Path) -> None:
+    config = copy.deepcopy(reference_config())
+    config["ringzero:nodes"][0]["slices"][0]["cpu_weight"] = 0
+    project = make_project(tmp_path, (ROOT / "__main__.py").read_text(), config, name="ringzero")
+    res = project.pulumi("preview", check=False)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "CgroupSlice 'web.slice': cpu_weight=0 is invalid; allowed: an integer from 1 to 10000" in out
+    assert "Traceback" not in out
+    assert not (tmp_path / "state" / ".pulumi" / "stacks" / "ringzero" / "test.json").exists()
+
+
+DYNAMIC_ONLY = '''
+import pulumi
+from ringzero.keys import SshKeyPair
+
+keys = [SshKeyPair(f"key{i}", comment=f"engine-test-{i}") for i in range(3)]
+pulumi.export("fingerprints", [k.fingerprint for k in keys])
+pulumi.export("public_keys", [k.public_key for k in keys])
+'''
+
+
+def test_dynamic_resources_up_noop_destroy(tmp_path: Path) -> None:
+    project = make_project(tmp_path, DYNAMIC_ONLY)
+    project.pulumi("up", "--yes")
+    outputs = json.loads(project.pulumi("stack", "output", "--json").stdout)
+    assert len(set(outputs["fingerprints"])) == 3
+    assert all(k.startswith("ssh-ed25519 ") for k in outputs["public_keys"])
+
+    # a second `up` changes nothing, and the keys are the same keys
+    noop = project.pulumi("preview", "--expect-no-changes", "--json")
+    assert {s["op"] for s in json.loads(noop.stdout)["steps"]} == {"same"}
+    project.pulumi("up", "--yes", "--expect-no-changes")
+    assert json.loads(project.pulumi("stack", "output", "--json").stdout) == outputs
+
+    # the private keys are secrets: ciphertext in state, never the PEM text
+    state = project.pulumi("stack", "export").stdout
+    assert "BEGIN OPENSSH PRIVATE KEY" not in state
+    assert state.count('"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"') >= 3
+
+    project.pulumi("destroy", "--yes")
+    after = json.loads(project.pulumi("stack", "export").stdout)
+    assert not after["deployment"].get("resources")

@@ -19,7 +19,7 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
 PYTEST := $(VENV)/bin/pytest
 .PHONY: help setup packages venv toolchain image hypervisor-start hypervisor-stop host-prepare \
-        pulumi-dirs stack-select env test lint unit validate engine preview up destroy wheel bench clean
+        pulumi-dirs stack-select env test lint unit validate package engine preview up destroy wheel bench clean
 
 help:
 	@echo "make setup    install packages, venv, build the Pulumi toolchain and guest image (cached)"
@@ -69,10 +69,10 @@ env:
 	@echo 'export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true'
 
 # ---- tests (fast tiers first; a missing tool fails, never skips) --------------------------
-test: lint unit validate engine
+test: lint unit validate package engine
 
 lint:
-	$(VENV)/bin/ruff check components tests bench tools __main__.py
+	$(VENV)/bin/ruff check components tests bench tools examples __main__.py
 	$(VENV)/bin/mypy components
 	$(VENV)/bin/ansible-lint -q playbooks
 
@@ -81,6 +81,9 @@ unit:
 
 validate:
 	$(PYTEST) -q tests/validate
+
+package:
+	$(PYTEST) -q tests/package
 
 engine: pulumi-dirs
 	$(PYTEST) -q tests/engine

@@ -8,7 +8,6 @@ resource, field, value and what is allowed.
 from pathlib import Path
 
 import pulumi
-
 from ringzero.stack import allocations, deploy, topology_from_config
 
 topology = topology_from_config(pulumi.Config("ringzero"), base_dir=Path(__file__).parent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TOOL_RE = re.compile(r"^[a-z0-9_]{1,64}\.bt$")
 
 
+@functools.cache
 def bpftrace_parse_error(program: str) -> str | None:
     """bpftrace's own parser on `program` (`bpftrace -d`, a dry run); None when it parses.
 

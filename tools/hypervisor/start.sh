@@ -167,7 +167,8 @@ record() { printf 'virtlogd=%s\nlibvirtd=%s\n' "$ours_virtlogd" "$ours_libvirtd"
 start_daemon() {   # name logfile -> prints pid
   local name=$1 logf=$2 pid i
   : >>"$logf"
-  LIBVIRT_LOG_OUTPUTS="3:file:$logf" "$name" -d || die "$name -d failed; see $logf"
+  LIBVIRT_LOG_OUTPUTS="3:file:$logf" "$name" -d </dev/null >>"$logf" 2>&1 ||
+    die "$name -d failed; see $logf"
   for i in $(seq 1 100); do
     pid=$(live_pid "/run/$name.pid" "$name") && { echo "$pid"; return 0; }
     sleep 0.1

@@ -19,6 +19,10 @@
 # holds ${RINGZERO_CACHE}/.heavy.lock (shared with other heavy jobs) throughout.
 set -euo pipefail
 
+# Everything is in main(), which bash parses whole before running it: editing this file
+# while a build runs must not change what the running build executes next.
+main() {
+
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 recipe=$here/recipe
@@ -107,20 +111,28 @@ if [ "$force" = 0 ] && complete "$out"; then   # built by someone else meanwhile
   exec 9>&-; link_and_print; exit 0
 fi
 
+# remove a build dir: unmount anything still mounted below it (deepest first), then
+# delete it without crossing into other filesystems (a bind-mounted /dev!)
+remove_build_dir() {
+  local d=$1 m
+  for m in $(awk -v r="$d/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+  if awk -v r="$d/" 'index($2, r) == 1 { bad=1 } END { exit !bad }' /proc/mounts; then
+    log "NOT removing $d: something is still mounted below it"; return 0
+  fi
+  rm -rf --one-file-system "$d"
+}
+# Leftovers of killed builds (we hold the lock: no other build is running).
+for d in "$cache"/image/.build-*; do
+  [ -d "$d" ] || continue
+  log "removing leftover $d"; remove_build_dir "$d"
+done
+
 t0=$(date +%s)
 tmp=$(mktemp -d "$cache/image/.build-$key.XXXXXX")
 root=$tmp/rootfs
-cleanup() {
-  local m
-  # unmount anything still mounted below the rootfs, deepest first
-  for m in $(awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
-  if awk -v r="$root/" 'index($2, r) == 1 { bad=1 } END { exit !bad }' /proc/mounts; then
-    log "NOT removing $tmp: something is still mounted below it"; return
-  fi
-  rm -rf --one-file-system "$tmp"
-}
+cleanup() { remove_build_dir "$tmp"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -227,7 +239,7 @@ chmod 0755 "$tmp" "$tmp/logs"   # mktemp made it 0700; QEMU may run as libvirt-q
 if [ -e "$out" ]; then
   mv "$out" "$tmp.old"
   mv "$tmp" "$out"
-  rm -rf "$tmp.old"
+  rm -rf --one-file-system "$tmp.old"
 else
   mv "$tmp" "$out"
 fi
@@ -235,3 +247,6 @@ trap - EXIT
 exec 9>&-
 log "built in $(( $(date +%s) - t0 )) s: $(du -sh "$out" | cut -f1) in $out"
 link_and_print
+}
+
+main "$@"

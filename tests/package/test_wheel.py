@@ -1,0 +1,35 @@
+"""The library as a wheel: build it, install it in a fresh venv, run the example's tests there."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*cmd: str | Path, cwd: Path | None = None, timeout: int = 900) -> str:
+    res = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, f"{cmd} failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
+    return res.stdout
+
+
+def test_wheel_installs_and_serves_another_stack(tmp_path: Path) -> None:
+    _run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", tmp_path / "dist", ROOT)
+    (wheel,) = (tmp_path / "dist").glob("ringzero-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "ringzero/templates/libvirt/domain.xml.j2" in names
+    assert "ringzero/schemas/manifest-v1.json" in names
+    assert any(n.startswith("ringzero/playbooks/") for n in names)
+    assert not any(n.startswith(("tests/", "examples/", "ringzero/tests/")) for n in names)
+
+    venv = tmp_path / "venv"
+    _run(sys.executable, "-m", "venv", venv)
+    _run(venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", wheel)
+    # the example's tests run from a copy, so nothing of the checkout is importable
+    example = tmp_path / "edge"
+    _run("cp", "-r", ROOT / "examples" / "edge", example)
+    out = _run(venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=example)
+    assert "2 passed" in out, out

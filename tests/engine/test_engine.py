@@ -49,7 +49,9 @@ def test_bad_input_fails_preview_with_the_message(tmp_path: Path) -> None:
     assert res.returncode != 0
     assert "CgroupSlice 'web.slice': cpu_weight=0 is invalid; allowed: an integer from 1 to 10000" in out
     assert "Traceback" not in out
-    assert not (tmp_path / "state" / ".pulumi" / "stacks" / "ringzero" / "test.json").exists()
+    # nothing was created: the stack's state holds no resources
+    state = json.loads(project.pulumi("stack", "export").stdout)
+    assert not state["deployment"].get("resources")
 
 
 DYNAMIC_ONLY = '''

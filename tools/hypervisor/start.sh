@@ -117,20 +117,20 @@ if [ "$cgfs" != cgroup2fs ]; then
   reasons+=("cgroup v1/hybrid (/sys/fs/cgroup is $cgfs) without systemd to place machines")
 fi
 # Keep a setting an administrator made outside our block.
-block_settings=()
-for s in ${settings[@]+"${settings[@]}"}; do
-  k=${s%% *}
+block_settings=() block_reasons=()
+for i in ${settings[@]+"${!settings[@]}"}; do
+  k=${settings[$i]%% *}
   if strip_block <"$qemu_conf" | grep -Eq "^[[:space:]]*$k[[:space:]]*="; then
     log "qemu.conf already sets $k outside the ringzero block: left as is"
   else
-    block_settings+=("$s")
+    block_settings+=("${settings[$i]}") block_reasons+=("${reasons[$i]}")
   fi
 done
 want_block=""
 if [ ${#block_settings[@]} -gt 0 ]; then
   want_block=$(
     echo "$begin_mark"
-    for r in "${reasons[@]}"; do echo "# why: $r"; done
+    for r in "${block_reasons[@]}"; do echo "# why: $r"; done
     printf '%s\n' "${block_settings[@]}"
     echo "$end_mark")
 fi
@@ -143,13 +143,13 @@ if [ "$want_block" != "$have_block" ]; then
   mv "$qemu_conf.ringzero-tmp" "$qemu_conf"
   conf_changed=1
   if [ -n "$want_block" ]; then
-    for r in "${reasons[@]}"; do log "qemu.conf: $r"; done
+    for r in "${block_reasons[@]}"; do log "qemu.conf: $r"; done
     log "qemu.conf: wrote ringzero block to $qemu_conf: ${block_settings[*]}"
   else
     log "qemu.conf: host needs no sandbox settings; removed the ringzero block"
   fi
 elif [ -n "$want_block" ]; then
-  log "qemu.conf: ringzero block in place (${reasons[*]})"
+  log "qemu.conf: ringzero block in place: ${block_settings[*]}"
 else
   log "qemu.conf: host needs no sandbox settings (LSM usable, cgroup v2)"
 fi

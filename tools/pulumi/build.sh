@@ -92,9 +92,10 @@ fi
 
 # Find a Go that is new enough: $GO, then `go` on PATH, then /usr/local/go/bin/go.
 find_go() {
-	local c v found=""
+	local c v found="" seen=""
 	for c in "${GO:-}" "$(command -v go || true)" /usr/local/go/bin/go; do
-		[[ -n $c && -x $c ]] || continue
+		[[ -n $c && -x $c && " $seen " != *" $c "* ]] || continue
+		seen+=" $c"
 		v=$(GOTOOLCHAIN=local "$c" env GOVERSION 2>/dev/null || true)
 		v=${v#go}
 		found+=" $c (${v:-unknown version})"

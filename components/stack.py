@@ -100,6 +100,7 @@ def deploy(topology: Topology) -> Deployed:
             authorized_keys=[access.public_key],
             host_key_private=host_key.private_key,
             host_key_public=host_key.public_key,
+            access_private_key=access.private_key,
         )
     for node in topology.nodes:
         comps: list[PolicyComponent] = []

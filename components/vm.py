@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
+
 import pulumi
 import pulumi_libvirt as libvirt
 
@@ -9,8 +12,40 @@ from .host import HypervisorHost
 from .image import BaseImage
 from .render import kernel_cmdline, render_cloud_init, render_domain_xslt
 from .spec import VmSpec
+from .ssh import SshReady
 
 GIB = 1024**3
+SHUTDOWN_TIMEOUT_S = 120
+
+
+def _domstate(uri: str, domain: str) -> str:
+    res = subprocess.run(["virsh", "-q", "-c", uri, "domstate", domain], capture_output=True, text=True, timeout=60)
+    return res.stdout.strip() if res.returncode == 0 else ""
+
+
+def shut_down_cleanly(uri: str, domain: str, timeout_s: int = SHUTDOWN_TIMEOUT_S) -> bool:
+    """ACPI shutdown and wait for 'shut off'; True when the guest stopped by itself.
+
+    pulumi-libvirt powers a running domain off when it deletes or replaces it (a memory
+    change replaces the domain, never its disk): this lets the guest flush and stop first.
+    """
+    if _domstate(uri, domain) != "running":
+        return True
+    subprocess.run(["virsh", "-q", "-c", uri, "shutdown", domain], capture_output=True, text=True, timeout=60)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _domstate(uri, domain) in ("shut off", ""):
+            return True
+        time.sleep(1)
+    return False
+
+
+def graceful_shutdown_hook(uri: str, domain: str) -> pulumi.ResourceHook:
+    def before_delete(_args: pulumi.ResourceHookArgs) -> None:
+        if not shut_down_cleanly(uri, domain):
+            pulumi.log.warn(f"VirtualMachine '{domain}': no clean shutdown within {SHUTDOWN_TIMEOUT_S} s; powering off")
+
+    return pulumi.ResourceHook(f"ringzero-shutdown-{domain}-{uri}", before_delete)
 
 
 def cmdline_args(cmdline: str) -> list[dict[str, str]]:
@@ -47,6 +82,8 @@ class VirtualMachine(pulumi.ComponentResource):
         authorized_keys: list[pulumi.Input[str]],
         host_key_private: pulumi.Input[str],
         host_key_public: pulumi.Input[str],
+        access_private_key: pulumi.Input[str] | None = None,
+        ssh_timeout_s: int = 300,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("ringzero:index:VirtualMachine", name, None, opts)
@@ -103,8 +140,19 @@ class VirtualMachine(pulumi.ComponentResource):
             autostart=False,
             running=spec.running,
             xml=libvirt.DomainXmlArgs(xslt=render_domain_xslt(spec)),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(delete_before_replace=True)),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                delete_before_replace=True,
+                hooks=pulumi.ResourceHookBinding(before_delete=[graceful_shutdown_hook(host.spec.uri, spec.name)]),
+            )),
         )
+        self.ready: SshReady | None = None
+        if access_private_key is not None and spec.ssh_port is not None and spec.running:
+            self.ready = SshReady(
+                f"{name}-ssh-ready", vm=spec.name, host="127.0.0.1", port=spec.ssh_port, user=spec.ssh_user,
+                private_key=access_private_key, host_public_key=host_key_public, domain_id=self.domain.id,
+                console_log=self.console_log, timeout_s=ssh_timeout_s,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.domain]),
+            )
         self.ssh_host = pulumi.Output.from_input("127.0.0.1")
         self.ssh_port = pulumi.Output.from_input(spec.ssh_port)
         self.ssh_endpoint = pulumi.Output.from_input(

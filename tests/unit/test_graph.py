@@ -33,7 +33,8 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
         assert types["ringzero:index:AppArmorProfile"] == 2
         assert types["ringzero:index:SeccompProfile"] == 1
         assert types["ringzero:index:EbpfAgent"] == 1
-        assert types["pulumi-python:dynamic:Resource"] == 3  # access key + a host key per VM
+        # the access key, and per VM a host key and the SSH readiness wait
+        assert types["pulumi-python:dynamic:Resource"] == 5
         by_name = {r.name: r for r in mocks.resources}
         dom = by_name["vm1-domain"].inputs
         assert dom["type"] == "qemu" and dom["vcpu"] == 1 and dom["memory"] == 1024

@@ -1,0 +1,112 @@
+"""SshReady: `pulumi up` waits until a VM really answers SSH, with its host key pinned.
+
+A dynamic resource: create/update poll `ssh true` against the VM's forwarded port with
+StrictHostKeyChecking=yes and a known_hosts holding only the host key ringzero generated
+for that VM; on timeout the error names the VM and its console log.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.dynamic as dyn
+
+DEFAULT_TIMEOUT_S = 300
+
+
+def known_hosts_line(host: str, port: int, public_key: str) -> str:
+    key = " ".join(public_key.split()[:2])  # type and base64, without the comment
+    return f"[{host}]:{port} {key}" if port != 22 else f"{host} {key}"
+
+
+def ssh_options(key_file: str, known_hosts: str, port: int) -> list[str]:
+    return [
+        "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "LogLevel=ERROR", "-i", key_file, "-p", str(port),
+    ]
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError as e:
+        return f"(cannot read it here: {e.strerror})"
+
+
+def wait_for_ssh(props: dict[str, Any]) -> float:
+    """Seconds until `ssh user@host true` succeeded; raises with the console log on timeout."""
+    host, port, user = str(props["host"]), int(props["port"]), str(props["user"])
+    timeout = int(props.get("timeout_s") or DEFAULT_TIMEOUT_S)
+    with tempfile.TemporaryDirectory(prefix="ringzero-ssh-") as tmp:
+        key = os.path.join(tmp, "id")
+        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(str(props["private_key"]))
+        kh = os.path.join(tmp, "known_hosts")
+        Path(kh).write_text(known_hosts_line(host, port, str(props["host_public_key"])) + "\n")
+        start = time.monotonic()
+        last = ""
+        while time.monotonic() - start < timeout:
+            res = subprocess.run(
+                ["ssh", *ssh_options(key, kh, port), f"{user}@{host}", "true"],
+                capture_output=True, text=True, timeout=30,
+            )
+            if res.returncode == 0:
+                return time.monotonic() - start
+            last = res.stderr.strip()
+            if "REMOTE HOST IDENTIFICATION HAS CHANGED" in last or "Host key verification failed" in last:
+                break  # a different host key answers: never retry past that
+            time.sleep(2)
+    raise RuntimeError(
+        f"VirtualMachine '{props['vm']}': SSH on {host}:{port} did not answer as {user} with the pinned host key "
+        f"within {timeout} s (last error: {last or 'none'}). Console log: {props['console_log']}\n"
+        f"{_tail(str(props['console_log']))}"
+    )
+
+
+class SshReadyProvider(dyn.ResourceProvider):
+    def create(self, props: dict[str, Any]) -> dyn.CreateResult:
+        waited = wait_for_ssh(props)
+        return dyn.CreateResult(id_=f"{props['vm']}@{props['host']}:{props['port']}",
+                                outs={**props, "waited_s": round(waited, 1)})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
+        keys = ("vm", "host", "port", "user", "host_public_key", "domain_id", "console_log")
+        changed = [k for k in keys if olds.get(k) != news.get(k)]
+        return dyn.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        return dyn.UpdateResult(outs={**news, "waited_s": round(wait_for_ssh(news), 1)})
+
+    def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
+        return dyn.ReadResult(id_=id_, outs=props)
+
+
+class SshReady(dyn.Resource):
+    """Done once `vm` answers SSH on host:port with the pinned host key."""
+
+    waited_s: pulumi.Output[float]
+
+    def __init__(
+        self, name: str, *, vm: str, host: str, port: int, user: str,
+        private_key: pulumi.Input[str], host_public_key: pulumi.Input[str],
+        domain_id: pulumi.Input[str], console_log: str, timeout_s: int = DEFAULT_TIMEOUT_S,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"]))
+        super().__init__(
+            SshReadyProvider(), name,
+            {
+                "vm": vm, "host": host, "port": port, "user": user,
+                "private_key": pulumi.Output.secret(private_key), "host_public_key": host_public_key,
+                "domain_id": domain_id, "console_log": console_log, "timeout_s": timeout_s,
+                "waited_s": None,
+            },
+            opts,
+        )

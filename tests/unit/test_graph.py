@@ -53,6 +53,7 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
                 assert r.provider and "local-libvirt" in r.provider, (r.name, r.provider)
 
     urns = [c.urn for c in deployed.vms.values()] + [deployed.vms["vm1"].domain.urn, deployed.vms["vm1"].seed.urn]
+    urns += [vm.ready.urn for vm in deployed.vms.values() if vm.ready is not None]
     return _settle(urns).apply(check)
 
 

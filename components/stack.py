@@ -70,6 +70,7 @@ class Deployed:
                 "host": vm.spec.host,
                 "ssh_endpoint": vm.ssh_endpoint,
                 "ssh_port": vm.ssh_port,
+                "known_hosts": vm.known_hosts,
                 "console_log": vm.console_log,
             }
             for name, vm in self.vms.items()

@@ -12,7 +12,7 @@ from .host import HypervisorHost
 from .image import BaseImage
 from .render import kernel_cmdline, render_cloud_init, render_domain_xslt
 from .spec import VmSpec
-from .ssh import SshReady
+from .ssh import SshReady, known_hosts_line
 
 GIB = 1024**3
 SHUTDOWN_TIMEOUT_S = 120
@@ -155,6 +155,9 @@ class VirtualMachine(pulumi.ComponentResource):
             )
         self.ssh_host = pulumi.Output.from_input("127.0.0.1")
         self.ssh_port = pulumi.Output.from_input(spec.ssh_port)
+        self.known_hosts = pulumi.Output.from_input(host_key_public).apply(
+            lambda key: known_hosts_line("127.0.0.1", spec.ssh_port, key) if spec.ssh_port else ""
+        )
         self.ssh_endpoint = pulumi.Output.from_input(
             f"{spec.ssh_user}@127.0.0.1:{spec.ssh_port}" if spec.ssh_port else ""
         )
@@ -162,6 +165,7 @@ class VirtualMachine(pulumi.ComponentResource):
             "name": spec.name,
             "host": spec.host,
             "sshEndpoint": self.ssh_endpoint,
+            "knownHosts": self.known_hosts,
             "consoleLog": self.console_log,
             "domainId": self.domain.id,
         })

@@ -23,6 +23,7 @@ from ringzero.keys import generate_ed25519  # noqa: E402
 from ringzero.render import render_cloud_init  # noqa: E402
 from ringzero.spec import VmSpec  # noqa: E402
 from ringzero.ssh import wait_for_ssh  # noqa: E402
+
 from tests.engine.conftest import make_project, reference_config  # noqa: E402
 
 MEMORY_MIB = 1024

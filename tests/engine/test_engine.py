@@ -10,12 +10,22 @@ from pathlib import Path
 
 from tests.engine.conftest import ROOT, TOOLCHAIN, make_project, reference_config
 
-PINNED_PULUMI = "v3.272.0"
+
+def _versions_env() -> dict[str, str]:
+    lines = (ROOT / "tools" / "pulumi" / "versions.env").read_text().splitlines()
+    return dict(ln.split("=", 1) for ln in lines if ln and not ln.startswith("#"))
 
 
-def test_cli_version_is_the_python_sdk_pin() -> None:
+def test_toolchain_is_the_pinned_one() -> None:
+    """The CLI is the pin in versions.env and no older than the Python SDK it drives."""
+    pins = _versions_env()
     out = subprocess.run([str(TOOLCHAIN / "pulumi"), "version"], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == PINNED_PULUMI == "v" + metadata.version("pulumi")
+    cli = out.stdout.strip().removeprefix("v")
+    assert cli == pins["PULUMI_VERSION"]
+    sdk = metadata.version("pulumi")
+    assert sdk == pins["PULUMI_PYTHON_SDK_VERSION"]
+    assert tuple(map(int, cli.split("."))) >= tuple(map(int, sdk.split(".")))
+    assert metadata.version("pulumi_libvirt") == pins["PULUMI_LIBVIRT_VERSION"]
 
 
 def test_reference_stack_preview_lists_every_resource_type(tmp_path: Path) -> None:

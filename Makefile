@@ -19,7 +19,7 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
 PYTEST := $(VENV)/bin/pytest
 .PHONY: help setup packages venv toolchain image hypervisor-start hypervisor-stop host-prepare \
-        pulumi-dirs stack-select env test lint unit validate package engine preview up destroy wheel bench clean
+        publish-image pulumi-dirs stack-select env test lint unit validate package engine preview up destroy wheel bench clean
 
 help:
 	@echo "make setup    install packages, venv, build the Pulumi toolchain and guest image (cached)"
@@ -28,7 +28,7 @@ help:
 	@echo 'eval "$$(make -s env)"   put the toolchain and offline Pulumi settings in your shell'
 
 # ---- setup ------------------------------------------------------------------------------
-setup: packages venv toolchain image host-prepare hypervisor-start pulumi-dirs
+setup: packages venv toolchain image host-prepare hypervisor-start publish-image pulumi-dirs
 	@echo "setup done: $$(.toolchain/bin/pulumi version) / image $$(readlink .image)"
 
 packages:
@@ -55,6 +55,9 @@ hypervisor-start:
 
 hypervisor-stop:
 	tools/hypervisor/stop.sh
+
+publish-image: hypervisor-start
+	tools/hypervisor/publish-image.sh >/dev/null
 
 pulumi-dirs:
 	@mkdir -p .pulumi/home .pulumi/state
@@ -98,8 +101,9 @@ preview: stack-select
 up: stack-select
 	pulumi up --stack $(STACK) --yes
 
+# --run-program: VMs shut down cleanly (a before_delete hook in the program) before removal
 destroy: stack-select
-	pulumi destroy --stack $(STACK) --yes
+	pulumi destroy --stack $(STACK) --yes --run-program
 
 # ---- packaging and benchmarks -----------------------------------------------------------------
 wheel:

@@ -6,12 +6,12 @@
 # QEMU under qemu:///system runs as libvirt-qemu, which cannot enter /root (mode 700),
 # where the image cache lives by default: a domain whose disk is backed by
 # ~/.cache/ringzero/image/<key>/base.qcow2 fails with "Cannot access backing file ...
-# Permission denied". This copies (once per image key):
-#   base.qcow2              -> /var/lib/libvirt/images/ringzero-base-<key>.qcow2
-#                              (volume "ringzero-base-<key>.qcow2" of pool "default")
+# Permission denied". The base image itself needs no copy: ringzero's BaseImage uploads it
+# into the pool through libvirt (the provider reads it as root). Direct kernel boot does
+# need the kernel where QEMU can read it. This copies (once per image key):
 #   vmlinuz, initrd.img     -> /var/lib/libvirt/boot/ringzero-<key>/
-# and prints one JSON object: key, pool, volume, base, kernel, initrd, cmdline.
-# Never write the published base: boot qcow2 overlays backed by it.
+# points the stable link /var/lib/libvirt/boot/ringzero at it (what Pulumi.local.yaml
+# names), and prints one JSON object: key, kernel, initrd, cmdline.
 # Needs tools/hypervisor/start.sh to have run (pool "default").
 set -euo pipefail
 
@@ -27,10 +27,7 @@ for f in base.qcow2 vmlinuz initrd.img manifest.json; do
   [ -s "$img/$f" ] || die "missing $img/$f (run tools/image/build.sh)"
 done
 read -r key cmdline < <(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["key"], m["kernel_cmdline"])' "$img/manifest.json")
-pool_dir=$(virsh -c "$URI" pool-dumpxml default 2>/dev/null | sed -n 's:.*<path>\(.*\)</path>.*:\1:p' | head -n1)
-[ -n "$pool_dir" ] || die "pool default not found on $URI: run tools/hypervisor/start.sh"
 boot_dir=/var/lib/libvirt/boot/ringzero-$key
-vol=ringzero-base-$key.qcow2
 
 publish() {   # src dst
   local src=$1 dst=$2
@@ -44,13 +41,10 @@ mkdir -p "$boot_dir"
 chmod 0755 "$boot_dir"
 publish "$img/vmlinuz" "$boot_dir/vmlinuz"
 publish "$img/initrd.img" "$boot_dir/initrd.img"
-publish "$img/base.qcow2" "$pool_dir/$vol"
-virsh -q -c "$URI" pool-refresh default >/dev/null
-
-KEY=$key POOL_DIR=$pool_dir VOL=$vol BOOT=$boot_dir CMDLINE=$cmdline python3 -c '
+ln -sfn "ringzero-$key" "/var/lib/libvirt/boot/ringzero.tmp.$$"
+mv -T "/var/lib/libvirt/boot/ringzero.tmp.$$" /var/lib/libvirt/boot/ringzero
+KEY=$key BOOT=/var/lib/libvirt/boot/ringzero CMDLINE=$cmdline python3 -c '
 import json, os
 e = os.environ
-print(json.dumps({"key": e["KEY"], "pool": "default", "volume": e["VOL"],
-                  "base": os.path.join(e["POOL_DIR"], e["VOL"]),
-                  "kernel": e["BOOT"] + "/vmlinuz", "initrd": e["BOOT"] + "/initrd.img",
+print(json.dumps({"key": e["KEY"], "kernel": e["BOOT"] + "/vmlinuz", "initrd": e["BOOT"] + "/initrd.img",
                   "cmdline": e["CMDLINE"]}))'

@@ -120,7 +120,7 @@ fi
 block_settings=() block_reasons=()
 for i in ${settings[@]+"${!settings[@]}"}; do
   k=${settings[$i]%% *}
-  if strip_block <"$qemu_conf" | grep -Eq "^[[:space:]]*$k[[:space:]]*="; then
+  if strip_block <"$qemu_conf" | grep -Eq "^[[:space:]]*${k}[[:space:]]*="; then
     log "qemu.conf already sets $k outside the ringzero block: left as is"
   else
     block_settings+=("${settings[$i]}") block_reasons+=("${reasons[$i]}")

@@ -3,6 +3,7 @@
 #
 #   tools/image/build.sh            build if missing, link <repo>/.image, print its path
 #   tools/image/build.sh --force    rebuild even if the key directory exists
+#   tools/image/build.sh --prune    also delete the cached images of other keys
 #
 # Output in ${RINGZERO_CACHE:-$HOME/.cache/ringzero}/image/<key>/:
 #   base.qcow2      whole-disk ext4 root filesystem (no partition table), never modify it:
@@ -27,12 +28,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 recipe=$here/recipe
 cache=${RINGZERO_CACHE:-$HOME/.cache/ringzero}
-force=0
+force=0 prune=0
 case "${1:-}" in
   --force) force=1 ;;
+  --prune) prune=1 ;;
   "") ;;
-  -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}"; exit 0 ;;
-  *) echo "usage: $0 [--force]" >&2; exit 2 ;;
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
+  *) echo "usage: $0 [--force|--prune]" >&2; exit 2 ;;
 esac
 
 log() { printf '[image %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -56,6 +58,14 @@ out=$cache/image/$key
 
 link_and_print() {
   ln -sfn "$out" "$repo/.image"
+  if [ "$prune" = 1 ]; then
+    local d
+    for d in "$cache"/image/*/; do
+      d=${d%/}
+      [ "$d" = "$out" ] || [ ! -f "$d/manifest.json" ] && continue
+      log "pruning image $(basename "$d")"; rm -rf --one-file-system "$d"
+    done
+  fi
   log "image $key ready: $out (linked as $repo/.image)"
   printf '%s\n' "$out"
 }
@@ -68,7 +78,7 @@ if [ "$force" = 0 ] && complete "$out"; then link_and_print; exit 0; fi
 for t in debootstrap mkfs.ext4 qemu-img python3 flock chroot; do
   command -v "$t" >/dev/null || die "missing $t (see tools/host/packages.txt)"
 done
-# shellcheck source=recipe/image.env
+# shellcheck source=/dev/null
 . "$recipe/image.env"
 
 # --- mirrors: from the host's APT sources (deb822 *.sources and one-line *.list) --------
@@ -115,9 +125,8 @@ fi
 # delete it without crossing into other filesystems (a bind-mounted /dev!)
 remove_build_dir() {
   local d=$1 m
-  for m in $(awk -v r="$d/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
+  awk -v r="$d/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r |
+    while IFS= read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
   if awk -v r="$d/" 'index($2, r) == 1 { bad=1 } END { exit !bad }' /proc/mounts; then
     log "NOT removing $d: something is still mounted below it"; return 0
   fi
@@ -132,6 +141,7 @@ done
 t0=$(date +%s)
 tmp=$(mktemp -d "$cache/image/.build-$key.XXXXXX")
 root=$tmp/rootfs
+# shellcheck disable=SC2329  # used by the EXIT trap
 cleanup() { remove_build_dir "$tmp"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -170,6 +180,7 @@ if ! chroot "$root" /bin/sh /tmp/ringzero-customize.sh >"$tmp/customize.log" 2>&
   tail -n 40 "$tmp/customize.log" >&2
   die "customize.sh failed"
 fi
+# shellcheck disable=SC2016
 chroot "$root" dpkg-query -W -f '${Package}\t${Version}\n' >"$tmp/packages.tsv"
 for m in dev/pts dev sys proc; do umount "$root/$m"; done
 if awk -v r="$root/" 'index($2, r) == 1 { bad=1 } END { exit !bad }' /proc/mounts; then
@@ -249,4 +260,4 @@ log "built in $(( $(date +%s) - t0 )) s: $(du -sh "$out" | cut -f1) in $out"
 link_and_print
 }
 
-main "$@"
+main "$@"; exit $?

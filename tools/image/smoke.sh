@@ -71,6 +71,7 @@ qemu-img create -q -f qcow2 -b "$img/base.qcow2" -F qcow2 "$w/overlay.qcow2"
 ssh_opts=(-o BatchMode=yes -o ConnectTimeout=3 -o StrictHostKeyChecking=yes
           -o UserKnownHostsFile="$w/known_hosts" -o GlobalKnownHostsFile=/dev/null
           -o LogLevel=ERROR -i "$w/id_ed25519" -p "$port")
+# shellcheck disable=SC2029
 g() { ssh "${ssh_opts[@]}" root@127.0.0.1 "$@"; }
 
 # A TCG boot is a heavy job: one at a time with builds (shared lock).

@@ -15,8 +15,9 @@ $APT dist-upgrade --no-install-recommends
 # shellcheck disable=SC2086
 $APT install --no-install-recommends $packages
 
-# Services: sshd and networkd (DHCP from 20-wired.network); the fallback host-key unit.
-systemctl enable ssh.service systemd-networkd.service ringzero-ssh-hostkeys.service
+# Services: sshd and networkd (DHCP from 20-wired.network). ringzero-ssh-hostkeys.service
+# (host keys when none were injected) is pulled in by ssh.service.d/10-ringzero.conf.
+systemctl enable ssh.service systemd-networkd.service
 # No traffic of the guest's own: no apt timers (they would fetch package lists).
 systemctl mask apt-daily.timer apt-daily-upgrade.timer
 # Boot to a plain multi-user system.

@@ -58,6 +58,8 @@ hypervisor-stop:
 
 publish-image: hypervisor-start
 	tools/hypervisor/publish-image.sh >/dev/null
+	@mkdir -p .pulumi/images
+	@test -f .pulumi/images/blank-64M.qcow2 || qemu-img create -q -f qcow2 .pulumi/images/blank-64M.qcow2 64M
 
 pulumi-dirs:
 	@mkdir -p .pulumi/home .pulumi/state

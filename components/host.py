@@ -17,11 +17,15 @@ class HypervisorHost(pulumi.ComponentResource):
                                                  domain_type="qemu", vcpus=2, memory_mib=4096))
     """
 
-    def __init__(self, name: str, spec: HostSpec, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, spec: HostSpec, *, uri: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`uri` overrides spec.uri with the URI to connect with (ssh key and known_hosts added)."""
         super().__init__("ringzero:index:HypervisorHost", name, None, opts)
         self.spec = spec
         self.provider = libvirt.Provider(
-            f"{name}-libvirt", uri=spec.uri, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-libvirt", uri=uri if uri is not None else spec.uri, opts=pulumi.ResourceOptions(parent=self)
         )
         self.uri = pulumi.Output.from_input(spec.uri)
         self.kind = pulumi.Output.from_input(spec.kind)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from .image import BaseImage
 from .keys import SshKeyPair
 from .policy import PolicyComponent
 from .seccomp import SeccompProfile
-from .spec import BaseImageSpec, SpecError, Topology, from_data, to_manifest
+from .spec import BaseImageSpec, HostSpec, SpecError, Topology, from_data, to_manifest
 from .vm import VirtualMachine
 
 SECTIONS = ("hosts", "images", "vms", "nodes")
@@ -80,6 +81,35 @@ class Deployed:
         return json.dumps(to_manifest(self.topology), sort_keys=True)
 
 
+def key_dir() -> Path:
+    """Where the SSH material for remote libvirt URIs lives (the Go provider needs files)."""
+    cache = Path(os.environ.get("RINGZERO_CACHE", Path.home() / ".cache" / "ringzero"))
+    return cache / "keys" / f"{pulumi.get_project()}-{pulumi.get_stack()}"
+
+
+def ssh_uri_with_files(host: HostSpec, private_key: str, known_hosts: str) -> str:
+    """host.uri plus keyfile/known_hosts query parameters, writing both files (0600).
+
+    Only paths reach the state; the key itself stays a secret there.
+    """
+    d = key_dir()
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    d.chmod(0o700)
+    key, kh = d / "access", d / f"known_hosts-{host.name}"
+    for path, text in ((key, private_key), (kh, known_hosts + "\n")):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    return f"{host.uri}?keyfile={key}&known_hosts={kh}&sshauth=privkey"
+
+
+def _remote_uri(host: HostSpec, private_key: pulumi.Output[str], known_hosts: pulumi.Output[str]) -> pulumi.Output[str]:
+    def build(args: list[str]) -> str:
+        return ssh_uri_with_files(host, args[0], args[1])
+
+    return pulumi.Output.all(private_key, known_hosts).apply(build)
+
+
 def _image_resource_name(img: BaseImageSpec) -> str:
     return f"{img.host}-{img.name}"
 
@@ -88,21 +118,32 @@ def deploy(topology: Topology) -> Deployed:
     """Every host, image, VM and node policy of `topology`, as Pulumi components."""
     access = SshKeyPair("access", comment=f"ringzero@{pulumi.get_stack()}")
     out = Deployed(topology=topology, access_key=access)
-    for h in topology.hosts:
-        out.hosts[h.name] = HypervisorHost(h.name, h)
-    for img in topology.images:
-        out.images[(img.host, img.name)] = BaseImage(_image_resource_name(img), img, host=out.hosts[img.host])
-    for vm in topology.vms:
-        host_key = SshKeyPair(f"{vm.name}-hostkey", comment=f"root@{vm.name}")
-        out.vms[vm.name] = VirtualMachine(
-            vm.name, vm,
-            host=out.hosts[vm.host],
-            image=out.images[(vm.host, vm.image)],
-            authorized_keys=[access.public_key],
-            host_key_private=host_key.private_key,
-            host_key_public=host_key.public_key,
-            access_private_key=access.private_key,
-        )
+    # Hosts reached directly first, with their images and VMs; then hosts whose libvirtd
+    # runs inside one of those VMs (their providers wait until that VM answers SSH).
+    for via in (False, True):
+        for h in topology.hosts:
+            if (h.via_vm is not None) != via:
+                continue
+            if h.via_vm is None:
+                out.hosts[h.name] = HypervisorHost(h.name, h)
+            else:
+                vm = out.vms[h.via_vm]
+                uri = _remote_uri(h, access.private_key, vm.known_hosts)
+                deps = [vm.ready] if vm.ready is not None else [vm]
+                out.hosts[h.name] = HypervisorHost(h.name, h, uri=uri, opts=pulumi.ResourceOptions(depends_on=deps))
+            for img in (i for i in topology.images if i.host == h.name):
+                out.images[(img.host, img.name)] = BaseImage(_image_resource_name(img), img, host=out.hosts[h.name])
+            for spec in (v for v in topology.vms if v.host == h.name):
+                host_key = SshKeyPair(f"{spec.name}-hostkey", comment=f"root@{spec.name}")
+                out.vms[spec.name] = VirtualMachine(
+                    spec.name, spec,
+                    host=out.hosts[h.name],
+                    image=out.images[(spec.host, spec.image)],
+                    authorized_keys=[access.public_key],
+                    host_key_private=host_key.private_key,
+                    host_key_public=host_key.public_key,
+                    access_private_key=access.private_key,
+                )
     for node in topology.nodes:
         comps: list[PolicyComponent] = []
         parent = out.vms.get(node.node) or out.hosts.get(node.node)

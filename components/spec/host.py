@@ -67,6 +67,9 @@ class HostSpec:
     ssh: SshTarget | None = None
     # Xen dom0 memory (host prep), ignored for KVM.
     dom0_memory_mib: int = 2048
+    # This host's libvirtd runs inside `via_vm`, a VM of the same declaration: ringzero
+    # connects over SSH with the stack's access key and that VM's pinned host key.
+    via_vm: str | None = None
 
     def __post_init__(self) -> None:
         ctx = Ctx("HypervisorHost", str(self.name))
@@ -94,6 +97,14 @@ class HostSpec:
         ctx.int_range("dom0_memory_mib", self.dom0_memory_mib, 512)
         if self.ssh is not None:
             self.ssh.validate(ctx, "ssh")
+        if self.via_vm is not None:
+            ctx.rfc1123("via_vm", self.via_vm)
+            if not m["scheme"].endswith("+ssh") or m["host"] != "127.0.0.1" or not m["port"] or m["query"]:
+                raise ctx.fail(
+                    "uri", self.uri,
+                    "with via_vm, 'qemu+ssh://<user>@127.0.0.1:<the VM's ssh_port>/system' "
+                    "(ringzero adds the key and known_hosts itself)",
+                )
 
     @property
     def effective_domain_type(self) -> str:
@@ -103,3 +114,8 @@ class HostSpec:
     @property
     def is_remote(self) -> bool:
         return "+" in self.uri.split("://", 1)[0]
+
+    @property
+    def uri_port(self) -> int | None:
+        m = _URI_RE.fullmatch(self.uri)
+        return int(m["port"]) if m and m["port"] else None

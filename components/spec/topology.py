@@ -72,6 +72,18 @@ class Topology:
                     raise ctx.fail("ssh_port", vm.ssh_port, f"a port no other VM forwards (used by {used_by!r})")
                 ports[vm.ssh_port] = vm.name
             by_host[vm.host].append(vm)
+        vm_by_name = {vm.name: vm for vm in self.vms}
+        for h in self.hosts:
+            if h.via_vm is None:
+                continue
+            ctx = Ctx("HypervisorHost", h.name)
+            if h.via_vm not in vm_by_name:
+                raise ctx.fail("via_vm", h.via_vm, _one_of(sorted(vm_by_name), "declared VMs"))
+            vm = vm_by_name[h.via_vm]
+            if self.host(vm.host).via_vm is not None or vm.host == h.name:
+                raise ctx.fail("via_vm", h.via_vm, "a VM on a host reached directly (one level of nesting)")
+            if vm.ssh_port is None or h.uri_port != vm.ssh_port:
+                raise ctx.fail("uri", h.uri, f"a URI on port {vm.ssh_port} (the ssh_port of VM {vm.name!r})")
         node_names = set(hosts) | {vm.name for vm in self.vms}
         seen_nodes: set[str] = set()
         for n in self.nodes:

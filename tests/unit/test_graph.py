@@ -22,19 +22,19 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
 
     def check(_: Any) -> None:
         types = Counter(r.typ for r in mocks.resources)
-        assert types["ringzero:index:HypervisorHost"] == 1
-        assert types["pulumi:providers:libvirt"] == 1
-        assert types["ringzero:index:BaseImage"] == 1
-        assert types["ringzero:index:VirtualMachine"] == 2
-        assert types["libvirt:index/volume:Volume"] == 3  # base + one overlay per VM
-        assert types["libvirt:index/cloudInitDisk:CloudInitDisk"] == 2
-        assert types["libvirt:index/domain:Domain"] == 2
+        assert types["ringzero:index:HypervisorHost"] == 2
+        assert types["pulumi:providers:libvirt"] == 2
+        assert types["ringzero:index:BaseImage"] == 2
+        assert types["ringzero:index:VirtualMachine"] == 3
+        assert types["libvirt:index/volume:Volume"] == 5  # a base per host + one overlay per VM
+        assert types["libvirt:index/cloudInitDisk:CloudInitDisk"] == 3
+        assert types["libvirt:index/domain:Domain"] == 3
         assert types["ringzero:index:CgroupSlice"] == 3
         assert types["ringzero:index:AppArmorProfile"] == 2
         assert types["ringzero:index:SeccompProfile"] == 1
         assert types["ringzero:index:EbpfAgent"] == 1
-        # the access key, and per VM a host key and the SSH readiness wait
-        assert types["pulumi-python:dynamic:Resource"] == 5
+        # the access key, a host key per VM, an SSH readiness wait per running VM with a port
+        assert types["pulumi-python:dynamic:Resource"] == 6
         by_name = {r.name: r for r in mocks.resources}
         dom = by_name["vm1-domain"].inputs
         assert dom["type"] == "qemu" and dom["vcpu"] == 1 and dom["memory"] == 1024
@@ -47,12 +47,20 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
         assert disk["baseVolumeId"] == "local-debian-12-volume-id" and disk["format"] == "qcow2"
         assert by_name["local-debian-12-volume"].inputs["source"].endswith("/base.qcow2")
         assert by_name["local-libvirt"].inputs["uri"] == "qemu:///system"
-        # every libvirt resource goes through the host's provider, never the default one
+        # every libvirt resource goes through its host's provider, never the default one
         for r in mocks.resources:
             if r.typ.startswith("libvirt:"):
-                assert r.provider and "local-libvirt" in r.provider, (r.name, r.provider)
+                want = "vm2-libvirt-libvirt" if r.name.startswith(("nested1", "vm2-libvirt")) else "local-libvirt"
+                assert r.provider and f"::{want}::" in r.provider, (r.name, r.provider)
+        # the remote host's URI carries the key and known_hosts paths, never the key itself
+        remote = by_name["vm2-libvirt-libvirt"].inputs["uri"]
+        assert remote.startswith("qemu+ssh://root@127.0.0.1:2202/system?keyfile=/"), remote
+        assert "known_hosts=/" in remote and "PRIVATE" not in remote
+        nested = by_name["nested1-domain"].inputs
+        assert nested["running"] is False and "kernel" not in nested
 
-    urns = [c.urn for c in deployed.vms.values()] + [deployed.vms["vm1"].domain.urn, deployed.vms["vm1"].seed.urn]
+    urns = [r.urn for vm in deployed.vms.values() for r in (vm, vm.domain, vm.seed, vm.disk)]
+    urns += [img.volume.urn for img in deployed.images.values()]
     urns += [vm.ready.urn for vm in deployed.vms.values() if vm.ready is not None]
     return _settle(urns).apply(check)
 

@@ -35,6 +35,17 @@ printf '127.0.0.1\tlocalhost\n127.0.1.1\tringzero\n::1\tlocalhost ip6-localhost 
 rm -f /var/lib/dbus/machine-id
 ln -s /etc/machine-id /var/lib/dbus/machine-id
 
+# libvirt inside the guest (a guest can be a HypervisorHost): the `default` dir pool that
+# ringzero's HostSpec names, defined and autostarted for the socket-activated libvirtd.
+mkdir -p /var/lib/libvirt/images /etc/libvirt/storage/autostart
+cat > /etc/libvirt/storage/default.xml <<'POOL'
+<pool type='dir'>
+  <name>default</name>
+  <target><path>/var/lib/libvirt/images</path></target>
+</pool>
+POOL
+ln -sf /etc/libvirt/storage/default.xml /etc/libvirt/storage/autostart/default.xml
+
 # Locale: C.UTF-8 is built in (no locale-gen).
 echo 'LANG=C.UTF-8' > /etc/default/locale
 

@@ -224,9 +224,13 @@ def render_domain_xml(
     )
 
 
+def console_log_path(vm: VmSpec) -> str:
+    return f"/var/log/libvirt/qemu/{vm.name}-console.log"
+
+
 def render_domain_xslt(vm: VmSpec) -> str:
-    """The XSLT applied to pulumi-libvirt's domain XML (headless, ACPI, SSH forward)."""
-    return render("libvirt/domain.xsl.j2", vm=vm, hostfwd=hostfwd(vm))
+    """The XSLT applied to pulumi-libvirt's domain XML (headless, ACPI, console log, SSH forward)."""
+    return render("libvirt/domain.xsl.j2", vm=vm, hostfwd=hostfwd(vm), console_log=console_log_path(vm))
 
 
 def render_cloud_init(

@@ -10,7 +10,7 @@ import pulumi_libvirt as libvirt
 
 from .host import HypervisorHost
 from .image import BaseImage
-from .render import kernel_cmdline, render_cloud_init, render_domain_xslt
+from .render import console_log_path, kernel_cmdline, render_cloud_init, render_domain_xslt
 from .spec import VmSpec
 from .ssh import SshReady, known_hosts_line
 
@@ -55,10 +55,6 @@ def cmdline_args(cmdline: str) -> list[dict[str, str]]:
         key, sep, value = word.partition("=")
         args.append({key: value} if sep else {"_": word})
     return args
-
-
-def console_log_path(vm: VmSpec) -> str:
-    return f"/var/log/libvirt/qemu/{vm.name}-console.log"
 
 
 class VirtualMachine(pulumi.ComponentResource):
@@ -131,11 +127,6 @@ class VirtualMachine(pulumi.ComponentResource):
             cmdlines=cmdline_args(kernel_cmdline(spec, img, host.spec.effective_domain_type)) if direct else None,
             disks=[libvirt.DomainDiskArgs(volume_id=self.disk.id)],
             cloudinit=self.seed.id,
-            consoles=[
-                libvirt.DomainConsoleArgs(
-                    type="file", source_path=self.console_log, target_port="0", target_type="serial"
-                )
-            ],
             qemu_agent=False,
             autostart=False,
             running=spec.running,

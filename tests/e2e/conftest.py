@@ -78,7 +78,11 @@ class Stack:
 def e2e_config() -> dict[str, Any]:
     config = reference_config()
     for vm in config["ringzero:vms"]:
-        vm["ssh_port"] = PORTS[vm["name"]]
+        if vm["name"] in PORTS:
+            vm["ssh_port"] = PORTS[vm["name"]]
+    for host in config["ringzero:hosts"]:
+        if host.get("via_vm") in PORTS:
+            host["uri"] = f"qemu+ssh://root@127.0.0.1:{PORTS[host['via_vm']]}/system"
     return config
 
 

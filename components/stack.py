@@ -100,7 +100,7 @@ def ssh_uri_with_files(host: HostSpec, private_key: str, known_hosts: str) -> st
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(text)
-    return f"{host.uri}?keyfile={key}&known_hosts={kh}&sshauth=privkey"
+    return f"{host.uri}?keyfile={key}&knownhosts={kh}&sshauth=privkey"
 
 
 def _remote_uri(host: HostSpec, private_key: pulumi.Output[str], known_hosts: pulumi.Output[str]) -> pulumi.Output[str]:

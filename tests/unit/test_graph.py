@@ -42,7 +42,7 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
         assert dom["kernel"].endswith("/vmlinuz") and dom["initrd"].endswith("/initrd.img")
         assert {"_": "rw"} in dom["cmdlines"] and {"root": "/dev/vda"} in dom["cmdlines"]
         assert "hostfwd=tcp:127.0.0.1:2201-:22" in dom["xml"]["xslt"]
-        assert "<serial type=\"file\"><source path=\"/var/log/libvirt/qemu/vm1-console.log\"/>" in dom["xml"]["xslt"]
+        assert "<serial type=\"pty\"><log file=\"/var/log/libvirt/qemu/vm1-console.log\" append=\"on\"/>" in dom["xml"]["xslt"]
         disk = by_name["vm1-disk"].inputs
         assert disk["baseVolumeId"] == "local-debian-12-volume-id" and disk["format"] == "qcow2"
         assert by_name["local-debian-12-volume"].inputs["source"].endswith("/base.qcow2")
@@ -55,7 +55,7 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
         # the remote host's URI carries the key and known_hosts paths, never the key itself
         remote = by_name["vm2-libvirt-libvirt"].inputs["uri"]
         assert remote.startswith("qemu+ssh://root@127.0.0.1:2202/system?keyfile=/"), remote
-        assert "known_hosts=/" in remote and "PRIVATE" not in remote
+        assert "knownhosts=/" in remote and "PRIVATE" not in remote
         nested = by_name["nested1-domain"].inputs
         assert nested["running"] is False and "kernel" not in nested
 

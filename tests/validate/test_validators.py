@@ -62,7 +62,7 @@ def test_xslt_applies_to_provider_domain(name: str, tmp_path: Path) -> None:
     out = res.stdout
     assert "<graphics" not in out and "<video" not in out and "spicevmc" not in out
     assert "<acpi/>" in out
-    assert out.count("<serial type=\"file\">") == 1 and out.count("<console type=\"file\">") == 1
+    assert out.count("<serial type=\"pty\">") == 1 and out.count("<console type=\"pty\">") == 1
     vm = name.removeprefix("domain-").removesuffix(".xsl")
     port = next(v.ssh_port for v in TOPOLOGY.vms if v.name == vm)
     if port is None:

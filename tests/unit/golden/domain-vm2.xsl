@@ -11,15 +11,15 @@
   <xsl:template match="/domain/devices/graphics"/>
   <xsl:template match="/domain/devices/video"/>
   <xsl:template match="/domain/devices/channel[@type='spicevmc']"/>
-  <!-- The serial console goes to a log file on the host (the provider's own file console
-       stats the path before QEMU has created it, so ringzero adds it here). -->
+  <!-- The serial console is a pty whose output virtlogd appends to a log file on the host
+       (a type='file' console fails to start when the file does not exist yet). -->
   <xsl:template match="/domain/devices/serial"/>
   <xsl:template match="/domain/devices/console"/>
   <xsl:template match="/domain/devices">
     <xsl:copy>
       <xsl:apply-templates select="@*|node()"/>
-      <serial type="file"><source path="/var/log/libvirt/qemu/vm2-console.log"/><target port="0"/></serial>
-      <console type="file"><source path="/var/log/libvirt/qemu/vm2-console.log"/><target type="serial" port="0"/></console>
+      <serial type="pty"><log file="/var/log/libvirt/qemu/vm2-console.log" append="on"/><target port="0"/></serial>
+      <console type="pty"><log file="/var/log/libvirt/qemu/vm2-console.log" append="on"/><target type="serial" port="0"/></console>
     </xsl:copy>
   </xsl:template>
   <!-- ACPI, so that a memory change can shut the guest down cleanly. -->

@@ -19,7 +19,7 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
 PYTEST := $(VENV)/bin/pytest
 .PHONY: help setup packages venv toolchain image hypervisor-start hypervisor-stop host-prepare \
-        publish-image pulumi-dirs stack-select env test lint unit validate package engine preview up destroy wheel bench clean
+        publish-image pulumi-dirs stack-select env test lint unit validate package engine e2e preview up destroy wheel bench clean
 
 help:
 	@echo "make setup    install packages, venv, build the Pulumi toolchain and guest image (cached)"
@@ -74,7 +74,7 @@ env:
 	@echo 'export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true'
 
 # ---- tests (fast tiers first; a missing tool fails, never skips) --------------------------
-test: lint unit validate package engine
+test: lint unit validate package engine e2e
 
 lint:
 	$(VENV)/bin/ruff check components tests bench tools examples __main__.py
@@ -92,6 +92,10 @@ package:
 
 engine: pulumi-dirs
 	$(PYTEST) -q tests/engine
+
+# Boots real guests (TCG here): about 12 minutes, see README.
+e2e: pulumi-dirs publish-image
+	$(PYTEST) -v tests/e2e
 
 # ---- the reference stack --------------------------------------------------------------------
 stack-select: pulumi-dirs

@@ -70,6 +70,14 @@ def test_guest_sees_its_declared_resources(stack: Stack, name: str) -> None:
     assert guest.ssh("cloud-init status") .startswith("status: done")
 
 
+def test_remote_host_defines_its_domain_inside_the_guest(stack: Stack) -> None:
+    """Host vm2-libvirt (qemu+ssh to vm2's libvirtd) put nested1 there, not on this machine."""
+    inside = stack.guest("vm2").ssh("virsh -q -c qemu:///system list --all --name")
+    assert "nested1" in inside.split()
+    assert "blank.qcow2" in stack.guest("vm2").ssh("virsh -q -c qemu:///system vol-list default")
+    assert "nested1" not in virsh("list", "--all", "--name").split()
+
+
 def test_host_key_is_pinned(stack: Stack) -> None:
     """A known_hosts with another key for the same endpoint makes SSH refuse the guest."""
     guest = stack.guest("vm1")

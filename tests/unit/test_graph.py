@@ -42,7 +42,8 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
         assert dom["kernel"].endswith("/vmlinuz") and dom["initrd"].endswith("/initrd.img")
         assert {"_": "rw"} in dom["cmdlines"] and {"root": "/dev/vda"} in dom["cmdlines"]
         assert "hostfwd=tcp:127.0.0.1:2201-:22" in dom["xml"]["xslt"]
-        assert "<serial type=\"pty\"><log file=\"/var/log/libvirt/qemu/vm1-console.log\" append=\"on\"/>" in dom["xml"]["xslt"]
+        console = '<serial type="pty"><log file="/var/log/libvirt/qemu/vm1-console.log" append="on"/>'
+        assert console in dom["xml"]["xslt"]
         disk = by_name["vm1-disk"].inputs
         assert disk["baseVolumeId"] == "local-debian-12-volume-id" and disk["format"] == "qcow2"
         assert by_name["local-debian-12-volume"].inputs["source"].endswith("/base.qcow2")

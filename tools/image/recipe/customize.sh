@@ -45,6 +45,15 @@ cat > /etc/libvirt/storage/default.xml <<'POOL'
 </pool>
 POOL
 ln -sf /etc/libvirt/storage/default.xml /etc/libvirt/storage/autostart/default.xml
+# Domains nested in this (TCG) guest are test fixtures: QEMU runs as root without a
+# security driver, so volumes uploaded over libvirt (root-owned, 0600) can back them.
+cat >> /etc/libvirt/qemu.conf <<'QEMU'
+# >>> ringzero base image: nested test domains (see tools/image/recipe/customize.sh) >>>
+user = "root"
+group = "root"
+security_driver = "none"
+# <<< ringzero <<<
+QEMU
 
 # Locale: C.UTF-8 is built in (no locale-gen).
 echo 'LANG=C.UTF-8' > /etc/default/locale

@@ -164,11 +164,32 @@ if [ -r "$pids_file" ]; then
 fi
 record() { printf 'virtlogd=%s\nlibvirtd=%s\n' "$ours_virtlogd" "$ours_libvirtd" >"$pids_file"; }
 
+hide_kvm_marker=$state_dir/libvirtd-hide-kvm
+
+# On hosts where /dev/kvm exists but cannot run guests (nested sandboxes such as these
+# machines), every libvirt capabilities call stalls ~8 s while QEMU probes KVM, and
+# pulumi-libvirt makes several per domain (minutes per VM). Measured, not guessed: when a
+# second `virsh capabilities` (cache warm) takes over 3 s, restart the libvirtd we started
+# without /dev/kvm. RINGZERO_HIDE_KVM=0 disables this, =1 forces it.
+caps_seconds() {
+  local t0 t1
+  t0=$(date +%s%N); timeout 60 virsh -q -c "$URI" capabilities >/dev/null 2>&1 || true; t1=$(date +%s%N)
+  echo $(( (t1 - t0) / 1000000000 ))
+}
+
 start_daemon() {   # name logfile -> prints pid
   local name=$1 logf=$2 pid i
   : >>"$logf"
-  LIBVIRT_LOG_OUTPUTS="3:file:$logf" "$name" -d </dev/null >>"$logf" 2>&1 ||
-    die "$name -d failed; see $logf"
+  if [ "$name" = libvirtd ] && [ -e "$hide_kvm_marker" ] && [ -e /dev/kvm ]; then
+    # See hide_kvm_if_it_stalls: libvirtd gets a mount namespace where /dev/kvm is
+    # /dev/null, so it sees no KVM (guests use TCG, domain type qemu, as declared here).
+    LIBVIRT_LOG_OUTPUTS="3:file:$logf" unshare -m --propagation private \
+      sh -c 'mount --bind /dev/null /dev/kvm && exec libvirtd -d' </dev/null >>"$logf" 2>&1 ||
+      die "$name -d (without /dev/kvm) failed; see $logf"
+  else
+    LIBVIRT_LOG_OUTPUTS="3:file:$logf" "$name" -d </dev/null >>"$logf" 2>&1 ||
+      die "$name -d failed; see $logf"
+  fi
   for i in $(seq 1 100); do
     pid=$(live_pid "/run/$name.pid" "$name") && { echo "$pid"; return 0; }
     sleep 0.1
@@ -206,5 +227,25 @@ fi
 t0=$EPOCHREALTIME
 wait_for_libvirt "$libvirtd_log" "$(live_pid /run/libvirtd.pid libvirtd || true)"
 log "virsh -c $URI answers (waited $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s)"
+
+restart_ours() {
+  local pid=$1
+  kill -TERM "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && die "libvirtd (pid $pid) did not stop; see $libvirtd_log"
+  ours_libvirtd=$(start_daemon libvirtd "$libvirtd_log"); record
+  wait_for_libvirt "$libvirtd_log" "$ours_libvirtd"
+}
+pid=$(live_pid /run/libvirtd.pid libvirtd || true)
+if [ -e /dev/kvm ] && [ ! -e "$hide_kvm_marker" ] && [ "$pid" = "$ours_libvirtd" ] && [ "${RINGZERO_HIDE_KVM:-auto}" != 0 ]; then
+  caps_seconds >/dev/null   # first call may fill libvirt's capability cache
+  secs=$(caps_seconds)
+  if [ "${RINGZERO_HIDE_KVM:-auto}" = 1 ] || [ "$secs" -ge 3 ]; then
+    log "virsh capabilities took ${secs}s: /dev/kvm stalls QEMU's probes here; restarting libvirtd without it (guests use TCG)"
+    : >"$hide_kvm_marker"
+    restart_ours "$pid"
+    log "libvirtd restarted without /dev/kvm (pid $ours_libvirtd); capabilities now take $(caps_seconds)s"
+  fi
+fi
 ensure_default_pool
 log "ready: $URI"

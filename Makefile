@@ -19,7 +19,7 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
 PYTEST := $(VENV)/bin/pytest
 .PHONY: help setup packages venv toolchain image hypervisor-start hypervisor-stop host-prepare \
-        publish-image pulumi-dirs stack-select env test lint unit validate package engine e2e preview up destroy wheel bench clean
+        publish-image pulumi-dirs plugins stack-select env test lint unit validate package engine e2e preview up destroy wheel bench clean
 
 help:
 	@echo "make setup    install packages, venv, build the Pulumi toolchain and guest image (cached)"
@@ -28,7 +28,7 @@ help:
 	@echo 'eval "$$(make -s env)"   put the toolchain and offline Pulumi settings in your shell'
 
 # ---- setup ------------------------------------------------------------------------------
-setup: packages venv toolchain image host-prepare hypervisor-start publish-image pulumi-dirs
+setup: packages venv toolchain image host-prepare hypervisor-start publish-image pulumi-dirs plugins
 	@echo "setup done: $$(.toolchain/bin/pulumi version) / image $$(readlink .image)"
 
 packages:
@@ -64,6 +64,11 @@ publish-image: hypervisor-start
 pulumi-dirs:
 	@mkdir -p .pulumi/home .pulumi/state
 	@test -s .pulumi/passphrase || (umask 077; head -c 32 /dev/urandom | base64 > .pulumi/passphrase)
+
+# Register the locally built libvirt plugin in PULUMI_HOME too, so `pulumi plugin ls` shows it.
+plugins: pulumi-dirs toolchain
+	@pulumi plugin ls 2>/dev/null | grep -q '^libvirt .*0\.5\.4' || \
+	  pulumi plugin install resource libvirt 0.5.4 --file .toolchain/bin/pulumi-resource-libvirt >/dev/null
 
 env:
 	@echo 'export PATH="$(ROOT)/.toolchain/bin:$(VENV)/bin:$$PATH"'

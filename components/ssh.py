@@ -1,4 +1,4 @@
-"""SshReady: `pulumi up` waits until a VM really answers SSH, with its host key pinned.
+"""SshReady: `pulumi up` waits until a VM answers SSH (host key pinned) and has booted.
 
 A dynamic resource: create/update poll `ssh true` against the VM's forwarded port with
 StrictHostKeyChecking=yes and a known_hosts holding only the host key ringzero generated
@@ -58,6 +58,14 @@ def wait_for_ssh(props: dict[str, Any]) -> float:
                 capture_output=True, text=True, timeout=30,
             )
             if res.returncode == 0:
+                # SSH answers; now wait for the boot to finish (cloud-init restarts sshd and
+                # socket-activated services such as libvirtd come up late otherwise).
+                left = max(10, int(timeout - (time.monotonic() - start)))
+                subprocess.run(
+                    ["ssh", *ssh_options(key, kh, port), f"{user}@{host}",
+                     f"timeout {left} systemctl is-system-running --wait"],
+                    capture_output=True, text=True, timeout=left + 30,
+                )
                 return time.monotonic() - start
             last = res.stderr.strip()
             if "REMOTE HOST IDENTIFICATION HAS CHANGED" in last or "Host key verification failed" in last:

@@ -49,12 +49,21 @@ def graceful_shutdown_hook(uri: str, domain: str) -> pulumi.ResourceHook:
 
 
 def cmdline_args(cmdline: str) -> list[dict[str, str]]:
-    """pulumi-libvirt's `cmdlines` form: one map per argument, '_' for bare words."""
-    args: list[dict[str, str]] = []
+    """The kernel command line in the form the provider reads back (so refresh sees no diff):
+    key=value words in one map (a repeated key starts the next), bare words joined under '_'.
+    """
+    maps: list[dict[str, str]] = [{}]
+    bare: list[str] = []
     for word in cmdline.split():
         key, sep, value = word.partition("=")
-        args.append({key: value} if sep else {"_": word})
-    return args
+        if not sep:
+            bare.append(word)
+            continue
+        if key in maps[-1]:
+            maps.append({})
+        maps[-1][key] = value
+    args = [m for m in maps if m]
+    return args + ([{"_": " ".join(bare)}] if bare else [])
 
 
 class VirtualMachine(pulumi.ComponentResource):

@@ -66,7 +66,7 @@ class Stack:
         key.write_text(outs["access_private_key"])
         key.chmod(0o600)
         kh = self.workdir / "known_hosts"
-        kh.write_text("".join(v["known_hosts"] + "\n" for v in outs["vms"].values()))
+        kh.write_text("".join(v["known_hosts"] + "\n" for v in outs["vms"].values() if v["known_hosts"]))
         return Guest(name, int(outs["vms"][name]["ssh_port"]), key, kh)
 
     def write_config(self) -> None:

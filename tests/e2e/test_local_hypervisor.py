@@ -51,8 +51,10 @@ def test_up_boots_guests_that_answer_ssh(stack: Stack) -> None:
     stack.project.pulumi("up", "--yes", timeout=1500)
     print(f"pulumi up (2 guests) took {time.monotonic() - t0:.0f} s")
     outs = stack.outputs()
-    assert set(outs["vms"]) == {"vm1", "vm2"}
-    for name, vm in outs["vms"].items():
+    assert set(outs["vms"]) == {"vm1", "vm2", "nested1"}
+    assert outs["vms"]["nested1"]["host"] == "vm2-libvirt" and outs["vms"]["nested1"]["ssh_endpoint"] == ""
+    for name in ("vm1", "vm2"):
+        vm = outs["vms"][name]
         assert vm["host"] == "local" and vm["ssh_endpoint"] == f"root@127.0.0.1:{vm['ssh_port']}"
         assert vm["console_log"] == f"/var/log/libvirt/qemu/{name}-console.log"
         assert "running" in virsh("domstate", name)

@@ -40,7 +40,7 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
         assert dom["type"] == "qemu" and dom["vcpu"] == 1 and dom["memory"] == 1024
         assert dom["name"] == "vm1" and dom["running"] is True
         assert dom["kernel"].endswith("/vmlinuz") and dom["initrd"].endswith("/initrd.img")
-        assert {"_": "rw"} in dom["cmdlines"] and {"root": "/dev/vda"} in dom["cmdlines"]
+        assert dom["cmdlines"] == [{"root": "/dev/vda", "console": "ttyS0"}, {"_": "rw"}]
         assert "hostfwd=tcp:127.0.0.1:2201-:22" in dom["xml"]["xslt"]
         console = '<serial type="pty"><log file="/var/log/libvirt/qemu/vm1-console.log" append="on"/>'
         assert console in dom["xml"]["xslt"]

@@ -68,6 +68,8 @@ def with_pulumi(tmp: Path) -> float:
     config["ringzero:vms"] = [{"name": "bench-vm", "host": "local", "image": "debian-12", "vcpus": 1,
                                "memory_mib": MEMORY_MIB, "ssh_port": PULUMI_PORT}]
     config["ringzero:nodes"] = []
+    config["ringzero:hosts"] = [h for h in config["ringzero:hosts"] if h["name"] == "local"]
+    config["ringzero:images"] = [i for i in config["ringzero:images"] if i["host"] == "local"]
     project = make_project(tmp, (ROOT / "__main__.py").read_text(), config, name="ringzero")
     try:
         t0 = time.monotonic()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -101,5 +102,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         # Leave nothing behind even when a test failed half way.
         project.pulumi("destroy", "--yes", "--run-program", check=False, timeout=900)
+        # the remote host's key files for this throwaway stack (see ringzero.stack.key_dir)
+        cache = Path(os.environ.get("RINGZERO_CACHE", Path.home() / ".cache" / "ringzero"))
+        shutil.rmtree(cache / "keys" / f"ringzero-{project.stack}", ignore_errors=True)
         if os.environ.get("RINGZERO_E2E_KEEP_LOGS"):
             print(shlex.join(["ls", str(tmp)]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -26,7 +27,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 @pytest.fixture
-def mocks() -> RecordingMocks:
+def mocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RecordingMocks:
+    # remote-host URIs write key files under $RINGZERO_CACHE/keys: keep the tests' fake ones out of ~/.cache
+    monkeypatch.setenv("RINGZERO_CACHE", str(tmp_path / "cache"))
     m = RecordingMocks()
     pulumi.runtime.set_mocks(m, project="ringzero", stack="unit", preview=False)
     return m

@@ -41,16 +41,21 @@ def topology_from_config(config: pulumi.Config, base_dir: str | Path) -> Topolog
     allowed), so `pulumi preview` fails before anything changes and without a traceback.
     """
     data = {s: config.get_object(s) or [] for s in SECTIONS}
-    base = Path(base_dir).resolve()
-    for img in data["images"]:
-        if isinstance(img, dict):
-            for key in ("source", "kernel", "initrd"):
-                if isinstance(img.get(key), str) and not img[key].startswith("/"):
-                    img[key] = str((base / img[key]).resolve())
+    resolve_image_paths(data["images"], base_dir)
     try:
         return from_data(data)
     except SpecError as e:
         raise pulumi.RunError(str(e)) from None
+
+
+def resolve_image_paths(images: list[Any], base_dir: str | Path) -> None:
+    """Make the relative source/kernel/initrd paths of image entries absolute, in place."""
+    base = Path(base_dir).resolve()
+    for img in images:
+        if isinstance(img, dict):
+            for key in ("source", "kernel", "initrd"):
+                if isinstance(img.get(key), str) and not img[key].startswith("/"):
+                    img[key] = str((base / img[key]).resolve())
 
 
 @dataclass
@@ -81,10 +86,10 @@ class Deployed:
         return json.dumps(to_manifest(self.topology), sort_keys=True)
 
 
-def key_dir() -> Path:
-    """Where the SSH material for remote libvirt URIs lives (the Go provider needs files)."""
+def key_dir(project: str, stack: str) -> Path:
+    """Where the SSH material for a stack's remote libvirt URIs lives (the Go provider needs files)."""
     cache = Path(os.environ.get("RINGZERO_CACHE", Path.home() / ".cache" / "ringzero"))
-    return cache / "keys" / f"{pulumi.get_project()}-{pulumi.get_stack()}"
+    return cache / "keys" / f"{project}-{stack}"
 
 
 def ssh_uri_with_files(host: HostSpec, private_key: str, known_hosts: str) -> str:
@@ -92,7 +97,7 @@ def ssh_uri_with_files(host: HostSpec, private_key: str, known_hosts: str) -> st
 
     Only paths reach the state; the key itself stays a secret there.
     """
-    d = key_dir()
+    d = key_dir(pulumi.get_project(), pulumi.get_stack())
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     d.chmod(0o700)
     key, kh = d / "access", d / f"known_hosts-{host.name}"

@@ -12,9 +12,15 @@ from ringzero.spec import Topology, from_data
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def load_local_config() -> dict[str, Any]:
+    """Pulumi.local.yaml's `config:` mapping, as the stack reads it (namespaced keys)."""
+    return dict(yaml.safe_load((ROOT / "Pulumi.local.yaml").read_text())["config"])
+
+
 def local_config() -> dict[str, Any]:
-    """The `ringzero:*` sections of Pulumi.local.yaml, with image paths made absolute."""
-    raw = yaml.safe_load((ROOT / "Pulumi.local.yaml").read_text())["config"]
+    """The `ringzero:*` sections of Pulumi.local.yaml, image paths under a fixed fake directory
+    (so golden files do not depend on where the checkout lives)."""
+    raw = load_local_config()
     data = {k.split(":", 1)[1]: copy.deepcopy(v) for k, v in raw.items() if k.startswith("ringzero:")}
     for img in data.get("images", []):
         for key in ("source", "kernel", "initrd"):

@@ -7,8 +7,6 @@ every test reads from it; the last test destroys it.
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -17,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ringzero.ssh import ssh_options
+from ringzero.stack import key_dir
 
 from tests.engine.conftest import ROOT, Project, make_project, reference_config
 
@@ -40,9 +40,7 @@ class Guest:
 
     def run(self, command: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "StrictHostKeyChecking=yes",
-             "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
-             "-o", "LogLevel=ERROR", "-i", str(self.key_file), "-p", str(self.port), "root@127.0.0.1", command],
+            ["ssh", *ssh_options(str(self.key_file), str(self.known_hosts), self.port), "root@127.0.0.1", command],
             capture_output=True, text=True, timeout=120, input=stdin,
         )
 
@@ -103,7 +101,4 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # Leave nothing behind even when a test failed half way.
         project.pulumi("destroy", "--yes", "--run-program", check=False, timeout=900)
         # the remote host's key files for this throwaway stack (see ringzero.stack.key_dir)
-        cache = Path(os.environ.get("RINGZERO_CACHE", Path.home() / ".cache" / "ringzero"))
-        shutil.rmtree(cache / "keys" / f"ringzero-{project.stack}", ignore_errors=True)
-        if os.environ.get("RINGZERO_E2E_KEEP_LOGS"):
-            print(shlex.join(["ls", str(tmp)]))
+        shutil.rmtree(key_dir("ringzero", project.stack), ignore_errors=True)

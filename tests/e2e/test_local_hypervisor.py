@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import URI, Stack, virsh
+from tests.e2e.conftest import URI, Guest, Stack, virsh
 
 HANDMADE_DOMAIN = "handmade-rz-e2e"
 HANDMADE_VOLUME = "handmade-rz-e2e.qcow2"
@@ -30,6 +30,12 @@ WantedBy=multi-user.target
 """
 
 pytestmark = pytest.mark.e2e
+
+
+def _mem_total_kib(guest: Guest) -> int:
+    match = re.search(r"MemTotal:\s+(\d+)", guest.ssh("cat /proc/meminfo"))
+    assert match, "no MemTotal in the guest's /proc/meminfo"
+    return int(match.group(1))
 
 
 def _vms(stack: Stack) -> list[dict[str, object]]:
@@ -66,7 +72,7 @@ def test_guest_sees_its_declared_resources(stack: Stack, name: str) -> None:
     guest = stack.guest(name)
     assert guest.ssh("hostname") == name
     assert int(guest.ssh("nproc")) == spec["vcpus"]
-    mem_kib = int(re.search(r"MemTotal:\s+(\d+)", guest.ssh("cat /proc/meminfo")).group(1))  # type: ignore[union-attr]
+    mem_kib = _mem_total_kib(guest)
     # the kernel reserves some memory for itself: MemTotal is a little below what was declared
     assert 0.80 * spec["memory_mib"] * 1024 < mem_kib <= spec["memory_mib"] * 1024  # type: ignore[operator]
     assert guest.ssh("cloud-init status") .startswith("status: done")
@@ -116,7 +122,7 @@ def test_memory_change_restarts_cleanly_and_keeps_the_disk(stack: Stack) -> None
     assert guest.ssh("cat /root/ringzero-marker") == "kept"
     assert guest.ssh("cat /proc/sys/kernel/random/boot_id") != boot_before
     assert virsh("vol-key", "--pool", "default", "vm1.qcow2").strip() == disk_before
-    mem_kib = int(re.search(r"MemTotal:\s+(\d+)", guest.ssh("cat /proc/meminfo")).group(1))  # type: ignore[union-attr]
+    mem_kib = _mem_total_kib(guest)
     assert mem_kib > 1100 * 1024
     # the guest went down through ACPI and systemd (a clean shutdown), not a power cut
     assert guest.ssh("cat /root/ringzero-shutdown") == "clean"

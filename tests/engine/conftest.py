@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 import yaml
+from ringzero.stack import resolve_image_paths
+
+from tests.fixtures import load_local_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLCHAIN = ROOT / ".toolchain" / "bin"
@@ -77,12 +80,9 @@ def make_project(tmp: Path, main_py: str, config: dict[str, Any] | None = None, 
 
 def reference_config() -> dict[str, Any]:
     """Pulumi.local.yaml's config with image paths made absolute (the copy lives elsewhere)."""
-    raw = yaml.safe_load((ROOT / "Pulumi.local.yaml").read_text())["config"]
-    for img in raw.get("ringzero:images", []):
-        for key in ("source", "kernel", "initrd"):
-            if key in img and not img[key].startswith("/"):
-                img[key] = str((ROOT / img[key]).resolve())
-    return dict(raw)
+    raw = load_local_config()
+    resolve_image_paths(raw.get("ringzero:images", []), ROOT)
+    return raw
 
 
 @pytest.fixture

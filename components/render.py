@@ -21,8 +21,8 @@ from .spec import (
     BaseImageSpec,
     EbpfAgentSpec,
     HostSpec,
-    NodePolicies,
     SeccompProfileSpec,
+    ServiceSpec,
     SliceSpec,
     VmSpec,
 )
@@ -177,18 +177,39 @@ def render_ebpf(spec: EbpfAgentSpec) -> dict[str, str]:
     return files
 
 
-def render_node(policies: NodePolicies) -> dict[str, str]:
-    """Every file a node's policies put on it, keyed by path on the node."""
-    files: dict[str, str] = {}
-    for s in policies.slices:
-        files.update(render_slice(s))
-    for a in policies.apparmor:
-        files.update(render_apparmor(a))
-    for p in policies.seccomp:
-        files.update(render_seccomp(p))
-    for e in policies.ebpf:
-        files.update(render_ebpf(e))
-    return files
+# ---- workload services --------------------------------------------------------------------
+
+def render_service(spec: ServiceSpec) -> dict[str, str]:
+    return {
+        f"{SYSTEMD_DIR}/{spec.name}": render(
+            "etc/systemd/system/workload.service.j2", spec=spec,
+            description=spec.description or f"ringzero service {spec.name}",
+        )
+    }
+
+
+# ---- hypervisor host preparation -------------------------------------------------------------
+
+KVM_PACKAGES = ("qemu-system-x86", "libvirt-daemon-system", "libvirt-clients")
+KVM_MODPROBE = "/etc/modprobe.d/ringzero-kvm.conf"
+XEN_PACKAGES = ("xen-system-amd64",)
+XEN_GRUB = "/etc/default/grub.d/ringzero-xen.cfg"
+XEN_GRUB_DEFAULT = "Debian GNU/Linux, with Xen hypervisor"
+
+
+def xen_cmdline(host: HostSpec) -> str:
+    """dom0 memory fixed at the declared size (no ballooning), as Xen's docs recommend."""
+    return f"dom0_mem={host.dom0_memory_mib}M,max:{host.dom0_memory_mib}M"
+
+
+def render_host_prep(kind: str, node: str, host: HostSpec) -> dict[str, str]:
+    """The configuration files host preparation of `kind` writes on `node` (settings from `host`)."""
+    if kind == "kvm":
+        return {KVM_MODPROBE: render("etc/modprobe.d/ringzero-kvm.conf.j2", node=node, nested=int(host.nested_virt))}
+    return {XEN_GRUB: render(
+        "etc/default/grub.d/ringzero-xen.cfg.j2", node=node, grub_default=XEN_GRUB_DEFAULT,
+        xen_cmdline=xen_cmdline(host),
+    )}
 
 
 # ---- libvirt domains and cloud-init ------------------------------------------------------

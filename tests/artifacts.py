@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ringzero.render import render_cloud_init, render_domain_xml, render_domain_xslt, render_node
+from ringzero.plan import node_plan
+from ringzero.render import render_cloud_init, render_domain_xml, render_domain_xslt
 from ringzero.spec import BaseImageSpec, HostSpec, Topology, VmSpec
 
 # A fixed host key so that golden files are stable; never a real key.
@@ -49,6 +50,6 @@ def all_artifacts(topology: Topology) -> dict[str, str]:
         out[f"cloud-init-{vm.name}-user-data"] = ud
         out[f"cloud-init-{vm.name}-meta-data"] = md
     for node in topology.nodes:
-        for path, text in render_node(node).items():
-            out[f"{node.node}{path}"] = text
+        for path, file in node_plan(topology, node.node)["files"].items():
+            out[f"{node.node}{path}"] = file["content"]
     return out

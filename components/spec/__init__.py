@@ -9,11 +9,12 @@ from .image import BaseImageSpec
 from .manifest import from_data, from_manifest, to_manifest
 from .node import NodePolicies
 from .seccomp import SeccompProfileSpec, SyscallRule
+from .service import ServiceSpec
 from .topology import Allocation, Topology
 from .vm import VmSpec
 
 __all__ = [
     "Allocation", "AppArmorProfileSpec", "BaseImageSpec", "EbpfAgentSpec", "FileRule",
-    "HostSpec", "NetworkRule", "NodePolicies", "SeccompProfileSpec", "SliceSpec", "SpecError",
+    "HostSpec", "NetworkRule", "NodePolicies", "SeccompProfileSpec", "ServiceSpec", "SliceSpec", "SpecError",
     "SshTarget", "SyscallRule", "Topology", "VmSpec", "from_data", "from_manifest", "to_manifest",
 ]

@@ -9,6 +9,7 @@ from .apparmor import AppArmorProfileSpec
 from .cgroup import SliceSpec
 from .ebpf import EbpfAgentSpec
 from .seccomp import SeccompProfileSpec
+from .service import ServiceSpec
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class NodePolicies:
     apparmor: tuple[AppArmorProfileSpec, ...] = ()
     seccomp: tuple[SeccompProfileSpec, ...] = ()
     ebpf: tuple[EbpfAgentSpec, ...] = ()
+    # Workload services ringzero installs (so that slices and seccomp profiles can confine them).
+    services: tuple[ServiceSpec, ...] = ()
     # Apply the hypervisor host preparation of this host kind ("kvm" or "xen") to the node.
     host_prep: str | None = None
 
@@ -35,7 +38,7 @@ class NodePolicies:
             ctx.choice("host_prep", self.host_prep, ("kvm", "xen"))
         for kind, items in (
             ("slices", self.slices), ("apparmor", self.apparmor),
-            ("seccomp", self.seccomp), ("ebpf", self.ebpf),
+            ("seccomp", self.seccomp), ("ebpf", self.ebpf), ("services", self.services),
         ):
             seen: set[str] = set()
             for item in items:
@@ -61,4 +64,4 @@ class NodePolicies:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.slices or self.apparmor or self.seccomp or self.ebpf or self.host_prep)
+        return not (self.slices or self.apparmor or self.seccomp or self.ebpf or self.services or self.host_prep)

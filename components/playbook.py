@@ -1,0 +1,211 @@
+"""PlaybookRun: apply a node's plan with ansible-runner, as a Pulumi dynamic resource.
+
+- `diff` reports a change only when the plan's content hash or the node changed, so a
+  no-op `pulumi up` runs no Ansible and opens no SSH connection.
+- `create`/`update` run the playbook; a failure names the failed task's host, task and message.
+- `delete` runs the same playbook with `ringzero_state=absent` (removes what it applied).
+- `read` (`pulumi refresh`) runs it in check mode: what it would change is drift, and the
+  next `pulumi up` re-applies.
+
+Example::
+
+    PlaybookRun("vm1-policies", node=NodeConnection.of_vm(vm), private_key=access.private_key,
+                plan=node_plan(topology, "vm1"))
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.dynamic as dyn
+
+from .paths import playbooks_dir
+from .plan import plan_hash
+
+PLAYBOOK = "site.yml"
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    changed: int = 0
+    changes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    reboot_notes: list[str] = field(default_factory=list)
+
+
+def progress(message: str) -> None:
+    """One line of progress in `pulumi up` (dynamic providers may not reach the engine's log)."""
+    try:
+        pulumi.log.info(message, ephemeral=True)
+    except Exception:
+        print(message, file=sys.stderr, flush=True)
+
+
+def ssh_env(tmp: str, known_hosts_file: str) -> dict[str, str]:
+    """Ansible settings: host keys pinned, pipelining and one reused SSH connection per node."""
+    return {
+        "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_SSH_ARGS": (
+            "-o ControlMaster=auto -o ControlPersist=120s -o BatchMode=yes "
+            f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts_file} "
+            "-o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10"
+        ),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": os.path.join(tmp, "cp"),
+        "ANSIBLE_LOCAL_TEMP": os.path.join(tmp, "ansible-tmp"),
+        "ANSIBLE_NOCOLOR": "True",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
+        "ANSIBLE_DEPRECATION_WARNINGS": "False",
+        # ansible-playbook from this interpreter's environment: the provider process need not
+        # have the venv on PATH.
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    }
+
+
+def inventory(node: dict[str, Any], key_file: str) -> dict[str, Any]:
+    return {"all": {"hosts": {node["name"]: {
+        "ansible_host": node["host"], "ansible_port": int(node["port"]), "ansible_user": node["user"],
+        "ansible_ssh_private_key_file": key_file,
+    }}}}
+
+
+def run_playbook(
+    node: dict[str, Any], private_key: str, extravars: dict[str, Any], *,
+    playbook: str = PLAYBOOK, check: bool = False, label: str = "",
+) -> RunResult:
+    """Run `playbook` against one node through ansible-runner; collect what changed or failed."""
+    import ansible_runner
+
+    start = time.monotonic()
+    result = RunResult(ok=False)
+    with tempfile.TemporaryDirectory(prefix="ringzero-ansible-") as tmp:
+        key = os.path.join(tmp, "key")
+        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(private_key if private_key.endswith("\n") else private_key + "\n")
+        kh = os.path.join(tmp, "known_hosts")
+        Path(kh).write_text(str(node["known_hosts"]) + "\n")
+
+        def on_event(event: dict[str, Any]) -> bool:
+            data = event.get("event_data", {})
+            kind = event.get("event", "")
+            task, host = data.get("task", ""), data.get("host", node["name"])
+            res = data.get("res", {}) if isinstance(data.get("res"), dict) else {}
+            if kind == "runner_on_ok":
+                result.changes += [str(c) for c in res.get("changes", [])]
+                result.reboot_notes += [str(n) for n in res.get("reboot_notes", [])]
+                if res.get("changed"):
+                    result.changed += 1
+                progress(f"{label}{host}: {task}: {'changed' if res.get('changed') else 'ok'}")
+            elif kind in ("runner_on_failed", "runner_on_unreachable"):
+                if kind == "runner_on_failed" and data.get("ignore_errors"):
+                    return True
+                msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or "no message"
+                result.failures.append(f"host {host}, task '{task}': {str(msg).strip()}")
+            return True
+
+        r = ansible_runner.run(
+            private_data_dir=tmp,
+            playbook=str(playbooks_dir() / playbook),
+            inventory=inventory(node, key),
+            extravars=extravars,
+            envvars=ssh_env(tmp, kh),
+            cmdline="--check" if check else None,
+            event_handler=on_event,
+            quiet=True,
+            suppress_env_files=True,
+        )
+        result.ok = r.rc == 0 and not result.failures
+        if not result.ok and not result.failures:
+            tail = (r.stdout.read() if r.stdout else "")[-600:]
+            result.failures.append(f"host {node['name']}: ansible-playbook exited {r.rc} ({r.status}): {tail.strip()}")
+    result.seconds = round(time.monotonic() - start, 1)
+    return result
+
+
+def _extravars(props: dict[str, Any], state: str, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"ringzero_plan": props["plan"], "ringzero_state": state}
+    if previous is not None:
+        out["ringzero_previous_plan"] = previous
+    return out
+
+
+def _failed(name: str, what: str, result: RunResult) -> RuntimeError:
+    return RuntimeError(f"PlaybookRun '{name}' ({what}) failed: " + "; ".join(result.failures))
+
+
+class PlaybookRunProvider(dyn.ResourceProvider):
+    """Small and stable on purpose: dill pickles this class into state by reference."""
+
+    def _apply(self, props: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+        r = run_playbook(props["node"], props["private_key"], _extravars(props, "present", previous),
+                         playbook=props["playbook"], label=f"{props['name']}: ")
+        if not r.ok:
+            raise _failed(props["name"], "apply", r)
+        return {**props, "applied_hash": props["content_hash"], "changed": r.changed, "changes": r.changes,
+                "seconds": r.seconds, "reboot_required": bool(r.reboot_notes), "reboot_notes": r.reboot_notes,
+                "drift": []}
+
+    def create(self, props: dict[str, Any]) -> dyn.CreateResult:
+        return dyn.CreateResult(id_=f"{props['node']['name']}:{props['playbook']}", outs=self._apply(props, None))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
+        node_keys = ("name", "host", "port", "user", "known_hosts")
+        changed = olds.get("applied_hash") != news.get("content_hash") or olds.get("playbook") != news.get("playbook")
+        changed |= any((olds.get("node") or {}).get(k) != news["node"].get(k) for k in node_keys)
+        return dyn.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        return dyn.UpdateResult(outs=self._apply(news, olds.get("plan")))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        r = run_playbook(props["node"], props["private_key"], _extravars(props, "absent"),
+                         playbook=props["playbook"], label=f"{props['name']} (remove): ")
+        if not r.ok:
+            raise _failed(props["name"], "remove", r)
+
+    def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
+        r = run_playbook(props["node"], props["private_key"], _extravars(props, "present"),
+                         playbook=props["playbook"], check=True, label=f"{props['name']} (check): ")
+        if not r.ok:
+            raise _failed(props["name"], "drift check", r)
+        outs = {**props, "drift": r.changes}
+        if r.changes:
+            # Drift: forget that the plan was applied, so the next `pulumi up` applies it again.
+            outs["applied_hash"] = "drift:" + "; ".join(r.changes)[:500]
+        return dyn.ReadResult(id_=id_, outs=outs)
+
+
+class PlaybookRun(dyn.Resource):
+    """A node's plan applied by Ansible; outputs what changed and whether a reboot is needed."""
+
+    applied_hash: pulumi.Output[str]
+    changed: pulumi.Output[int]
+    changes: pulumi.Output[list[str]]
+    drift: pulumi.Output[list[str]]
+    reboot_required: pulumi.Output[bool]
+
+    def __init__(
+        self, name: str, *, node: pulumi.Input[dict[str, Any]], private_key: pulumi.Input[str],
+        plan: dict[str, Any], playbook: str = PLAYBOOK, opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"]))
+        super().__init__(
+            PlaybookRunProvider(), name,
+            {
+                "name": name, "node": node, "private_key": pulumi.Output.secret(private_key),
+                "playbook": playbook, "plan": plan, "content_hash": plan_hash(plan),
+                "applied_hash": None, "changed": None, "changes": None, "seconds": None,
+                "reboot_required": None, "reboot_notes": None, "drift": None,
+            },
+            opts,
+        )

@@ -10,7 +10,6 @@ succeeds with the pinned host key. One run, both measured; prints both and the r
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,12 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ringzero.keys import generate_ed25519  # noqa: E402
-from ringzero.render import render_cloud_init  # noqa: E402
-from ringzero.spec import VmSpec  # noqa: E402
-from ringzero.ssh import wait_for_ssh  # noqa: E402
-
 from tests.engine.conftest import make_project, reference_config  # noqa: E402
+from tests.handboot import hand_booted  # noqa: E402
 
 MEMORY_MIB = 1024
 FLOOR_PORT = 2291
@@ -32,35 +27,8 @@ PULUMI_PORT = 2292
 
 
 def floor(tmp: Path) -> float:
-    image = (ROOT / ".image").resolve()
-    access, host_key = generate_ed25519("bench"), generate_ed25519("root@bench")
-    vm = VmSpec("bench-floor", "local", "debian-12", memory_mib=MEMORY_MIB, ssh_port=FLOOR_PORT)
-    ud, md = render_cloud_init(vm, authorized_keys=[access["public_key"]], host_key_private=host_key["private_key"],
-                               host_key_public=host_key["public_key"], instance_id="bench-floor")
-    (tmp / "user-data").write_text(ud)
-    (tmp / "meta-data").write_text(md)
-    subprocess.run(["genisoimage", "-quiet", "-output", str(tmp / "seed.iso"), "-volid", "cidata", "-joliet",
-                    "-rock", str(tmp / "user-data"), str(tmp / "meta-data")], check=True)
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image / "base.qcow2"), "-F", "qcow2",
-                    str(tmp / "disk.qcow2")], check=True)
-    t0 = time.monotonic()
-    qemu = subprocess.Popen([
-        "qemu-system-x86_64", "-accel", "tcg", "-m", str(MEMORY_MIB), "-smp", "1", "-display", "none",
-        "-monitor", "none", "-serial", f"file:{tmp / 'console.log'}", "-no-reboot",
-        "-kernel", str(image / "vmlinuz"), "-initrd", str(image / "initrd.img"),
-        "-append", "root=/dev/vda rw console=ttyS0",
-        "-drive", f"file={tmp / 'disk.qcow2'},format=qcow2,if=virtio",
-        "-drive", f"file={tmp / 'seed.iso'},format=raw,media=cdrom",
-        "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{FLOOR_PORT}-:22", "-device", "virtio-net-pci,netdev=n0",
-    ])
-    try:
-        wait_for_ssh({"vm": vm.name, "host": "127.0.0.1", "port": FLOOR_PORT, "user": "root",
-                      "private_key": access["private_key"], "host_public_key": host_key["public_key"],
-                      "console_log": str(tmp / "console.log"), "timeout_s": 600})
-        return time.monotonic() - t0
-    finally:
-        qemu.terminate()
-        qemu.wait(timeout=60)
+    with hand_booted("bench-floor", FLOOR_PORT, tmp, memory_mib=MEMORY_MIB) as guest:
+        return guest.boot_s
 
 
 def with_pulumi(tmp: Path) -> float:

@@ -20,3 +20,11 @@ def templates_dir() -> Path:
 
 def playbooks_dir() -> Path:
     return _data_dir("playbooks")
+
+
+def compliance_dir() -> Path:
+    """The testinfra suite: `ringzero/compliance` in the wheel, `tests/compliance` in a checkout."""
+    for candidate in (_PKG / "compliance", _PKG.parent / "tests" / "compliance"):
+        if (candidate / "conftest.py").is_file():
+            return candidate
+    raise FileNotFoundError(f"ringzero's compliance suite is missing from {_PKG} (broken install)")

@@ -1,0 +1,35 @@
+"""A check: one observable fact about one node, derived from a declared spec."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .probe import Probe
+
+
+@dataclass(frozen=True)
+class Check:
+    """`verify` raises AssertionError with what was expected and what the node shows.
+
+    `reads` are the probe keys it needs; they are fetched for all checks of a node at once.
+    """
+
+    node: str
+    subject: str  # "slice:web.slice"
+    aspect: str  # "memory.max"
+    verify: Callable[[Probe], None] = field(compare=False)
+    reads: tuple[str, ...] = ()
+    title: str = ""
+
+    @property
+    def id(self) -> str:
+        """Readable test id: `vm1::slice:web.slice::memory.max`."""
+        return f"{self.node}::{self.subject}::{self.aspect}"
+
+
+def expect_equal(what: str, expected: str, actual: str | None) -> None:
+    if actual is None:
+        raise AssertionError(f"{what}: expected {expected!r}, but it does not exist on the node")
+    if actual.strip() != expected:
+        raise AssertionError(f"{what}: expected {expected!r}, the node shows {actual.strip()!r}")

@@ -1,0 +1,89 @@
+"""Checks for EbpfAgent: the agent runs in its slice, its BPF programs are attached, and a
+triggered action shows up in its output."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+from ..spec import EbpfAgentSpec
+from .base import Check, expect_equal
+from .probe import Probe
+
+# Packaged bpftrace tools ringzero knows how to trigger: a command that must appear in the
+# tool's output (`{token}` is a fresh random marker).
+TRIGGERS = {
+    "execsnoop.bt": "/bin/echo ringzero-probe-{token}",
+    "opensnoop.bt": "/bin/cat /tmp/ringzero-probe-{token}",
+    "statsnoop.bt": "/usr/bin/stat /tmp/ringzero-probe-{token}",
+}
+EVENT_TIMEOUT_S = 20
+
+
+def attachments(bpftool_perf_json: str | None) -> dict[int, list[str]]:
+    """`bpftool -j perf` as pid -> the attach points of the BPF programs it holds."""
+    try:
+        entries = json.loads(bpftool_perf_json or "")
+    except ValueError:
+        return {}
+    out: dict[int, list[str]] = {}
+    for e in entries if isinstance(entries, list) else []:
+        point = e.get("tracepoint") or e.get("func") or e.get("filename") or e.get("fd_type", "?")
+        out.setdefault(int(e["pid"]), []).append(f"{e.get('fd_type', '?')}:{point} (prog {e.get('prog_id')})")
+    return out
+
+
+def _active(node: str, spec: EbpfAgentSpec) -> Check:
+    def verify(p: Probe) -> None:
+        unit = p.unit(spec.unit_name)
+        expect_equal(f"{spec.unit_name} ActiveState", "active", unit.get("ActiveState"))
+        cgroup = unit.get("ControlGroup", "")
+        if not cgroup.startswith(f"/{spec.slice}/"):
+            raise AssertionError(f"{spec.unit_name} runs in {cgroup!r}, not in {spec.slice}")
+
+    return Check(node, f"ebpf:{spec.name}", "active", verify, (f"unit:{spec.unit_name}",),
+                 f"{spec.unit_name} is active in {spec.slice}")
+
+
+def _attached(node: str, spec: EbpfAgentSpec) -> Check:
+    def verify(p: Probe) -> None:
+        pid = int(p.unit(spec.unit_name).get("MainPID") or 0)
+        if not pid:
+            raise AssertionError(f"{spec.unit_name} has no main process")
+        if not attachments(p.value("bpftool:")).get(pid):
+            raise AssertionError(f"no BPF program is attached by {spec.unit_name}'s process {pid} (bpftool perf)")
+
+    return Check(node, f"ebpf:{spec.name}", "bpf-attached", verify, (f"unit:{spec.unit_name}", "bpftool:"),
+                 "its BPF programs are loaded and attached")
+
+
+def _event(node: str, spec: EbpfAgentSpec, trigger: str) -> Check:
+    def output(p: Probe) -> str:
+        if spec.output == "journal":
+            return str(p.run("journalctl -q -o cat -u %s -n 200", spec.unit_name).stdout)
+        return str(p.run("tail -n 200 %s", spec.output).stdout)
+
+    def verify(p: Probe) -> None:
+        token = secrets.token_hex(6)
+        marker = f"ringzero-probe-{token}"
+        deadline = time.monotonic() + EVENT_TIMEOUT_S
+        while True:
+            p.run(trigger.format(token=token))
+            if marker in output(p):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{marker} (from `{trigger.format(token=token)}`) did not appear in {spec.output} "
+                    f"within {EVENT_TIMEOUT_S} s")
+            time.sleep(1)
+
+    return Check(node, f"ebpf:{spec.name}", "event", verify, (), "a triggered action appears in its output")
+
+
+def checks(node: str, spec: EbpfAgentSpec) -> list[Check]:
+    out = [_active(node, spec), _attached(node, spec)]
+    trigger = TRIGGERS.get(spec.tool or "")
+    if trigger is not None:
+        out.append(_event(node, spec, trigger))
+    return out

@@ -1,0 +1,143 @@
+"""ComplianceCheck: run the compliance suite inside `pulumi up`, after the policies.
+
+A dynamic resource around `pytest <ringzero/compliance>`: it checks every declared policy
+of the given nodes on the nodes themselves, writes a JUnit report, exports the counts, and
+fails the update when `enforce=True` and anything failed. It runs again only when the
+manifest, the nodes or what was applied changed (its `applied` input), so a no-op
+`pulumi up` opens no SSH connection. Example::
+
+    ComplianceCheck("compliance", manifest=deployed.manifest_json(), nodes=[vm1_target],
+                    private_key=access.private_key, applied=[run.applied_hash], enforce=True)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.dynamic as dyn
+
+from .paths import compliance_dir
+
+
+@dataclass
+class Counts:
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+    failures: list[str]
+
+
+def junit_counts(path: str) -> Counts:
+    """Counts and failed test ids from a pytest JUnit XML report."""
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    total = failed = errors = skipped = 0
+    failures: list[str] = []
+    for s in suites:
+        for case in s.iter("testcase"):
+            total += 1
+            name = case.get("name", "")
+            name = name[name.find("[") + 1 : -1] if "[" in name else name
+            for tag, bucket in (("failure", "failed"), ("error", "errors"), ("skipped", "skipped")):
+                el = case.find(tag)
+                if el is None:
+                    continue
+                if bucket == "failed":
+                    failed += 1
+                elif bucket == "errors":
+                    errors += 1
+                else:
+                    skipped += 1
+                if bucket != "skipped":
+                    message = (el.get("message") or tag).splitlines()[0][:300]
+                    failures.append(f"{name}: {message}")
+                break
+    return Counts(total - failed - errors - skipped, failed, errors, skipped, failures)
+
+
+def run_suite(manifest: str, nodes: list[dict[str, Any]], private_key: str, report: str) -> Counts:
+    """The suite from the installed package against `nodes`; the JUnit report lands at `report`."""
+    Path(report).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ringzero-compliance-") as tmp:
+        mpath, key, kh = (os.path.join(tmp, n) for n in ("manifest.json", "key", "known_hosts"))
+        Path(mpath).write_text(manifest)
+        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(private_key if private_key.endswith("\n") else private_key + "\n")
+        Path(kh).write_text("".join(str(n["known_hosts"]) + "\n" for n in nodes))
+        hosts = ",".join(f"{n['name']}=ssh://{n['user']}@{n['host']}:{n['port']}" for n in nodes)
+        suite = compliance_dir()
+        res = subprocess.run(
+            [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider",
+             f"--rootdir={suite}", "--manifest", mpath, "--hosts", hosts, "--ssh-identity-file", key,
+             "--known-hosts", kh, f"--junitxml={report}", "-o", "junit_family=xunit1"],
+            capture_output=True, text=True, timeout=1800, cwd=tmp,
+        )
+        if res.returncode not in (0, 1) or not Path(report).exists():
+            raise RuntimeError(f"the compliance suite could not run (exit {res.returncode}):\n"
+                               f"{(res.stdout + res.stderr)[-1500:]}")
+    return junit_counts(report)
+
+
+class ComplianceCheckProvider(dyn.ResourceProvider):
+    """Small and stable on purpose: dill pickles this class into state by reference."""
+
+    def _run(self, props: dict[str, Any]) -> dict[str, Any]:
+        c = run_suite(props["manifest"], props["nodes"], props["private_key"], props["report_path"])
+        if props["enforce"] and (c.failed or c.errors):
+            raise RuntimeError(
+                f"ComplianceCheck '{props['name']}': {c.failed} failed, {c.errors} errors of "
+                f"{c.passed + c.failed + c.errors} checks (report: {props['report_path']}):\n  "
+                + "\n  ".join(c.failures[:20]))
+        return {**props, "passed": c.passed, "failed": c.failed, "errors": c.errors, "failures": c.failures}
+
+    def create(self, props: dict[str, Any]) -> dyn.CreateResult:
+        return dyn.CreateResult(id_=props["name"], outs=self._run(props))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
+        keys = ("manifest", "nodes", "applied", "enforce", "report_path")
+        changed = [k for k in keys if olds.get(k) != news.get(k)]
+        return dyn.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        return dyn.UpdateResult(outs=self._run(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
+        return dyn.ReadResult(id_=id_, outs=props)
+
+
+class ComplianceCheck(dyn.Resource):
+    """Outputs: `passed`, `failed`, `errors` (counts), `failures` (ids and messages), `report_path`."""
+
+    passed: pulumi.Output[int]
+    failed: pulumi.Output[int]
+    errors: pulumi.Output[int]
+    failures: pulumi.Output[list[str]]
+    report_path: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, *, manifest: pulumi.Input[str], nodes: Sequence[pulumi.Input[dict[str, Any]]],
+        private_key: pulumi.Input[str], applied: Sequence[pulumi.Input[str]] | None = None,
+        enforce: bool = True, report_path: str | None = None, opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        report = report_path or str(Path.cwd() / "reports" / f"{pulumi.get_stack()}-{name}.xml")
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"]))
+        super().__init__(
+            ComplianceCheckProvider(), name,
+            {
+                "name": name, "manifest": manifest, "nodes": list(nodes),
+                "private_key": pulumi.Output.secret(private_key), "applied": list(applied or []),
+                "enforce": enforce, "report_path": report,
+                "passed": None, "failed": None, "errors": None, "failures": None,
+            },
+            opts,
+        )

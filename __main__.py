@@ -16,5 +16,8 @@ deployed = deploy(topology)
 pulumi.export("vms", deployed.vm_outputs())
 pulumi.export("allocations", allocations(topology))
 pulumi.export("manifest", deployed.manifest_json())
+pulumi.export("compliance", deployed.compliance_outputs())
+pulumi.export("policies", {n: {"changed": r.changed, "changes": r.changes, "reboot_required": r.reboot_required,
+                               "drift": r.drift} for n, r in deployed.runs.items()})
 pulumi.export("access_public_key", deployed.access_key.public_key)
 pulumi.export("access_private_key", deployed.access_key.private_key)

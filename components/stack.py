@@ -22,10 +22,13 @@ import pulumi
 
 from .apparmor import AppArmorProfile
 from .cgroup import CgroupSlice
+from .compliance import ComplianceCheck
 from .ebpf import EbpfAgent
 from .host import HypervisorHost
 from .image import BaseImage
 from .keys import SshKeyPair
+from .plan import node_plan
+from .playbook import PlaybookRun
 from .policy import PolicyComponent
 from .seccomp import SeccompProfile
 from .spec import BaseImageSpec, HostSpec, SpecError, Topology, from_data, to_manifest
@@ -68,6 +71,8 @@ class Deployed:
     images: dict[tuple[str, str], BaseImage] = field(default_factory=dict)
     vms: dict[str, VirtualMachine] = field(default_factory=dict)
     policies: dict[str, list[PolicyComponent]] = field(default_factory=dict)
+    runs: dict[str, PlaybookRun] = field(default_factory=dict)
+    compliance: ComplianceCheck | None = None
 
     def vm_outputs(self) -> dict[str, Any]:
         return {
@@ -81,6 +86,13 @@ class Deployed:
             }
             for name, vm in self.vms.items()
         }
+
+    def compliance_outputs(self) -> dict[str, Any] | None:
+        c = self.compliance
+        if c is None:
+            return None
+        return {"passed": c.passed, "failed": c.failed, "errors": c.errors, "report": c.report_path,
+                "failures": c.failures}
 
     def manifest_json(self) -> str:
         return json.dumps(to_manifest(self.topology), sort_keys=True)
@@ -119,8 +131,20 @@ def _image_resource_name(img: BaseImageSpec) -> str:
     return f"{img.host}-{img.name}"
 
 
-def deploy(topology: Topology) -> Deployed:
-    """Every host, image, VM and node policy of `topology`, as Pulumi components."""
+def node_connection(vm: VirtualMachine) -> dict[str, Any]:
+    """How Ansible and the compliance suite reach a VM: its forward on 127.0.0.1 and pinned
+    host key; `instance` (its disk) makes a rebuilt VM get its policies again."""
+    return {"name": vm.spec.name, "host": "127.0.0.1", "port": vm.spec.ssh_port, "user": vm.spec.ssh_user,
+            "known_hosts": vm.known_hosts, "instance": vm.disk.id}
+
+
+def deploy(topology: Topology, *, apply_policies: bool = True, enforce_compliance: bool = True) -> Deployed:
+    """Every host, image, VM and node policy of `topology`, as Pulumi components.
+
+    With `apply_policies`, each VM's policies are applied by one PlaybookRun (Ansible) once it
+    answers SSH, and one ComplianceCheck proves them all afterwards (failing the update on a
+    failed check when `enforce_compliance`).
+    """
     access = SshKeyPair("access", comment=f"ringzero@{pulumi.get_stack()}")
     out = Deployed(topology=topology, access_key=access)
     # Hosts reached directly first, with their images and VMs; then hosts whose libvirtd
@@ -158,7 +182,35 @@ def deploy(topology: Topology) -> Deployed:
         comps += [SeccompProfile(f"{node.node}-seccomp-{p.name}", p, node.node, opts) for p in node.seccomp]
         comps += [EbpfAgent(f"{node.node}-ebpf-{a.name}", a, node.node, opts) for a in node.ebpf]
         out.policies[node.node] = comps
+    if apply_policies:
+        _apply_policies(topology, out, enforce_compliance)
     return out
+
+
+def _apply_policies(topology: Topology, out: Deployed, enforce: bool) -> None:
+    nodes: list[dict[str, Any]] = []
+    for node in topology.nodes:
+        if node.is_empty:
+            continue
+        vm = out.vms.get(node.node)
+        if vm is None or vm.ready is None:
+            raise pulumi.RunError(
+                f"Node '{node.node}': ringzero applies policies over SSH to running VMs it declares with an "
+                f"ssh_port; {node.node!r} is not one (apply to a host with the playbooks and `ringzero check`)"
+            )
+        conn = node_connection(vm)
+        out.runs[node.node] = PlaybookRun(
+            f"{node.node}-policies", node=conn, private_key=out.access_key.private_key,
+            plan=node_plan(topology, node.node),
+            opts=pulumi.ResourceOptions(parent=vm, depends_on=[vm.ready, *out.policies[node.node]]),
+        )
+        nodes.append(conn)
+    if out.runs:
+        out.compliance = ComplianceCheck(
+            "compliance", manifest=out.manifest_json(), nodes=nodes, private_key=out.access_key.private_key,
+            applied=[r.applied_hash for r in out.runs.values()], enforce=enforce,
+            opts=pulumi.ResourceOptions(depends_on=list(out.runs.values())),
+        )
 
 
 def allocations(topology: Topology) -> list[dict[str, Any]]:

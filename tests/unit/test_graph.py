@@ -33,8 +33,9 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
         assert types["ringzero:index:AppArmorProfile"] == 2
         assert types["ringzero:index:SeccompProfile"] == 1
         assert types["ringzero:index:EbpfAgent"] == 1
-        # the access key, a host key per VM, an SSH readiness wait per running VM with a port
-        assert types["pulumi-python:dynamic:Resource"] == 6
+        # the access key, a host key per VM, an SSH readiness wait per running VM with a port,
+        # a PlaybookRun per node with policies (vm1, vm2) and one ComplianceCheck
+        assert types["pulumi-python:dynamic:Resource"] == 9
         by_name = {r.name: r for r in mocks.resources}
         dom = by_name["vm1-domain"].inputs
         assert dom["type"] == "qemu" and dom["vcpu"] == 1 and dom["memory"] == 1024
@@ -59,10 +60,24 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
         assert "knownhosts=/" in remote and "PRIVATE" not in remote
         nested = by_name["nested1-domain"].inputs
         assert nested["running"] is False and "kernel" not in nested
+        # policies: one Ansible run per node, its plan from the manifest, its hash over plan + playbooks
+        run = by_name["vm1-policies"].inputs
+        assert run["plan"]["node"] == "vm1" and run["playbook"] == "site.yml"
+        assert "/etc/systemd/system/web.slice" in run["plan"]["files"]
+        assert run["node"]["port"] == 2201 and run["node"]["known_hosts"].startswith("[127.0.0.1]:2201 ")
+        assert len(run["content_hash"]) == 64
+        assert by_name["vm2-policies"].inputs["plan"]["packages"] == ["qemu-system-x86", "libvirt-daemon-system",
+                                                                      "libvirt-clients"]
+        check_in = by_name["compliance"].inputs
+        assert [n["name"] for n in check_in["nodes"]] == ["vm1", "vm2"] and check_in["enforce"] is True
+        assert '"kind": "ringzero.manifest"' in check_in["manifest"]
 
     urns = [r.urn for vm in deployed.vms.values() for r in (vm, vm.domain, vm.seed, vm.disk)]
     urns += [img.volume.urn for img in deployed.images.values()]
     urns += [vm.ready.urn for vm in deployed.vms.values() if vm.ready is not None]
+    urns += [r.urn for r in deployed.runs.values()]
+    assert deployed.compliance is not None
+    urns += [deployed.compliance.urn]
     return _settle(urns).apply(check)
 
 
@@ -73,12 +88,14 @@ def test_children_are_parented_to_their_component(mocks: RecordingMocks) -> pulu
     slice_ = next(p for p in deployed.policies["vm1"] if p.spec.name == "web.slice")
 
     def check(urns: list[str]) -> None:
-        disk, seed, domain, sl = urns
+        disk, seed, domain, sl, run = urns
         for urn in (disk, seed, domain):
             assert "ringzero:index:VirtualMachine$libvirt:index/" in urn, urn
         assert "ringzero:index:VirtualMachine$ringzero:index:CgroupSlice::vm1-web.slice" in sl
+        assert "ringzero:index:VirtualMachine$pulumi-python:dynamic:Resource::vm1-policies" in run
 
-    return _settle([vm.disk.urn, vm.seed.urn, vm.domain.urn, slice_.urn]).apply(check)
+    run = deployed.runs["vm1"]
+    return _settle([vm.disk.urn, vm.seed.urn, vm.domain.urn, slice_.urn, run.urn]).apply(check)
 
 
 @pulumi.runtime.test

@@ -3,11 +3,12 @@
 A dynamic resource around `pytest <ringzero/compliance>`: it checks every declared policy
 of the given nodes on the nodes themselves, writes a JUnit report, exports the counts, and
 fails the update when `enforce=True` and anything failed. It runs again only when the
-manifest, the nodes or what was applied changed (its `applied` input), so a no-op
-`pulumi up` opens no SSH connection. Example::
+manifest, the nodes or what was applied changed (its `applied` input: the PlaybookRuns'
+`apply_id`s), so a no-op `pulumi up` opens no SSH connection; `pulumi refresh` runs it again
+and shows failures in its outputs. Example::
 
     ComplianceCheck("compliance", manifest=deployed.manifest_json(), nodes=[vm1_target],
-                    private_key=access.private_key, applied=[run.applied_hash], enforce=True)
+                    private_key=access.private_key, applied=[run.apply_id], enforce=True)
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def run_suite(manifest: str, nodes: list[dict[str, Any]], private_key: str, repo
         with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
             f.write(private_key if private_key.endswith("\n") else private_key + "\n")
         Path(kh).write_text("".join(str(n["known_hosts"]) + "\n" for n in nodes))
-        hosts = ",".join(f"{n['name']}=ssh://{n['user']}@{n['host']}:{n['port']}" for n in nodes)
+        hosts = ",".join(f"{n['name']}=ssh://{n['user']}@{n['host']}:{int(n['port'])}" for n in nodes)
         suite = compliance_dir()
         res = subprocess.run(
             [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider",
@@ -91,9 +92,9 @@ def run_suite(manifest: str, nodes: list[dict[str, Any]], private_key: str, repo
 class ComplianceCheckProvider(dyn.ResourceProvider):
     """Small and stable on purpose: dill pickles this class into state by reference."""
 
-    def _run(self, props: dict[str, Any]) -> dict[str, Any]:
+    def _run(self, props: dict[str, Any], enforce: bool = True) -> dict[str, Any]:
         c = run_suite(props["manifest"], props["nodes"], props["private_key"], props["report_path"])
-        if props["enforce"] and (c.failed or c.errors):
+        if enforce and props["enforce"] and (c.failed or c.errors):
             raise RuntimeError(
                 f"ComplianceCheck '{props['name']}': {c.failed} failed, {c.errors} errors of "
                 f"{c.passed + c.failed + c.errors} checks (report: {props['report_path']}):\n  "
@@ -112,7 +113,8 @@ class ComplianceCheckProvider(dyn.ResourceProvider):
         return dyn.UpdateResult(outs=self._run(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
-        return dyn.ReadResult(id_=id_, outs=props)
+        # `pulumi refresh` checks the nodes again: failures show in the outputs (never raises).
+        return dyn.ReadResult(id_=id_, outs=self._run(props, enforce=False))
 
 
 class ComplianceCheck(dyn.Resource):

@@ -72,7 +72,8 @@ def shown_properties(directives: dict[str, str]) -> dict[str, str]:
 
 
 def empty_plan(node: str) -> dict[str, Any]:
-    return {"node": node, "files": {}, "apparmor": [], "slices": [], "units": [], "packages": [], "hooks": []}
+    return {"node": node, "files": {}, "apparmor": [], "slices": [], "units": [], "packages": [], "hooks": [],
+            "module_params": []}
 
 
 def node_plan(topology: Topology, node: str) -> dict[str, Any]:
@@ -118,6 +119,12 @@ def policies_plan(policies: NodePolicies, host: HostSpec) -> dict[str, Any]:
     if policies.host_prep is not None:
         add("host_prep", render_host_prep(policies.host_prep, policies.node, host))
         plan["packages"] = list(KVM_PACKAGES if policies.host_prep == "kvm" else XEN_PACKAGES)
+        if policies.host_prep == "kvm":
+            # A loaded module keeps its old options: reload it (or say a reboot is needed).
+            plan["module_params"] = [
+                {"module": m, "param": "nested", "value": str(int(host.nested_virt)), "feature": "host_prep"}
+                for m in ("kvm_intel", "kvm_amd")
+            ]
         if policies.host_prep == "xen":
             plan["hooks"].append({
                 "argv": ["/usr/sbin/update-grub"], "files": [XEN_GRUB], "reboot": True, "feature": "host_prep",

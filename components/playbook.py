@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,10 @@ class PlaybookRunProvider(dyn.ResourceProvider):
                          playbook=props["playbook"], label=f"{props['name']}: ")
         if not r.ok:
             raise _failed(props["name"], "apply", r)
-        return {**props, "applied_hash": props["content_hash"], "changed": r.changed, "changes": r.changes,
+        # apply_id changes with every apply (a repair of drift too): the ComplianceCheck takes
+        # it as input, so it runs again after any apply and never on a no-op `pulumi up`.
+        return {**props, "applied_hash": props["content_hash"], "apply_id": uuid.uuid4().hex,
+                "changed": r.changed, "changes": r.changes,
                 "seconds": r.seconds, "reboot_required": bool(r.reboot_notes), "reboot_notes": r.reboot_notes,
                 "drift": []}
 
@@ -159,7 +163,7 @@ class PlaybookRunProvider(dyn.ResourceProvider):
         return dyn.CreateResult(id_=f"{props['node']['name']}:{props['playbook']}", outs=self._apply(props, None))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        node_keys = ("name", "host", "port", "user", "known_hosts")
+        node_keys = ("name", "host", "port", "user", "known_hosts", "instance")
         changed = olds.get("applied_hash") != news.get("content_hash") or olds.get("playbook") != news.get("playbook")
         changed |= any((olds.get("node") or {}).get(k) != news["node"].get(k) for k in node_keys)
         return dyn.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
@@ -189,6 +193,7 @@ class PlaybookRun(dyn.Resource):
     """A node's plan applied by Ansible; outputs what changed and whether a reboot is needed."""
 
     applied_hash: pulumi.Output[str]
+    apply_id: pulumi.Output[str]
     changed: pulumi.Output[int]
     changes: pulumi.Output[list[str]]
     drift: pulumi.Output[list[str]]
@@ -204,7 +209,7 @@ class PlaybookRun(dyn.Resource):
             {
                 "name": name, "node": node, "private_key": pulumi.Output.secret(private_key),
                 "playbook": playbook, "plan": plan, "content_hash": plan_hash(plan),
-                "applied_hash": None, "changed": None, "changes": None, "seconds": None,
+                "applied_hash": None, "apply_id": None, "changed": None, "changes": None, "seconds": None,
                 "reboot_required": None, "reboot_notes": None, "drift": None,
             },
             opts,

@@ -58,15 +58,21 @@ def wait_for_ssh(props: dict[str, Any]) -> float:
                 capture_output=True, text=True, timeout=30,
             )
             if res.returncode == 0:
-                # SSH answers; now wait for the boot to finish (cloud-init restarts sshd and
-                # socket-activated services such as libvirtd come up late otherwise).
-                left = max(10, int(timeout - (time.monotonic() - start)))
-                subprocess.run(
-                    ["ssh", *ssh_options(key, kh, port), f"{user}@{host}",
-                     f"timeout {left} systemctl is-system-running --wait"],
-                    capture_output=True, text=True, timeout=left + 30,
-                )
-                return time.monotonic() - start
+                # SSH answers; now wait for the boot to finish: cloud-init restarts sshd while
+                # it installs the host keys (a connection then is reset: ssh exits 255, so ask
+                # again), and socket-activated services such as libvirtd come up late.
+                while time.monotonic() - start < timeout:
+                    left = max(10, int(timeout - (time.monotonic() - start)))
+                    booted = subprocess.run(
+                        ["ssh", *ssh_options(key, kh, port), f"{user}@{host}",
+                         f"timeout {left} systemctl is-system-running --wait"],
+                        capture_output=True, text=True, timeout=left + 30,
+                    )
+                    if booted.returncode != 255:  # running, or degraded: start-up is over
+                        return time.monotonic() - start
+                    last = booted.stderr.strip()
+                    time.sleep(2)
+                break
             last = res.stderr.strip()
             if "REMOTE HOST IDENTIFICATION HAS CHANGED" in last or "Host key verification failed" in last:
                 break  # a different host key answers: never retry past that

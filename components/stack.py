@@ -208,7 +208,7 @@ def _apply_policies(topology: Topology, out: Deployed, enforce: bool) -> None:
     if out.runs:
         out.compliance = ComplianceCheck(
             "compliance", manifest=out.manifest_json(), nodes=nodes, private_key=out.access_key.private_key,
-            applied=[r.applied_hash for r in out.runs.values()], enforce=enforce,
+            applied=[r.apply_id for r in out.runs.values()], enforce=enforce,
             opts=pulumi.ResourceOptions(depends_on=list(out.runs.values())),
         )
 

@@ -276,6 +276,27 @@ class Node:
                     msg=f"packages {', '.join(missing)} are not installed and apt-get could not install them "
                         f"(no network on this node?): {(err or out).strip()[-400:]}", changes=self.changes)
 
+    def converge_module_params(self, params):
+        """Loaded kernel modules whose live parameter differs from the declared one are
+        reloaded; a module in use (guests running) cannot be, and a reboot is noted instead."""
+        for p in params:
+            live_path = f"/sys/module/{p['module']}/parameters/{p['param']}"
+            live = self.read(live_path)
+            if live is None:
+                continue  # not loaded: modprobe.d applies when it is
+            have = {"Y": "1", "N": "0"}.get(live.decode().strip(), live.decode().strip())
+            if have == p["value"]:
+                continue
+            self.change(f"reload {p['module']} ({p['param']}={have}, declared {p['value']})")
+            if self.check:
+                continue
+            rc, _, err = self.module.run_command(["modprobe", "-r", p["module"]])
+            if rc != 0:
+                self.reboot_notes.append(f"{p['module']} is in use ({err.strip()}): {p['param']}={p['value']} "
+                                         "takes effect after a reboot")
+                continue
+            self.run("modprobe", p["module"])
+
     def run_hooks(self, hooks, changed_files):
         for h in hooks:
             if not any(f in changed_files for f in h["files"]):
@@ -305,6 +326,7 @@ class Node:
         self.load_profiles(plan["apparmor"], changed)
         self.converge_slices(plan["slices"], changed)
         self.converge_units(plan["units"], changed | removed)
+        self.converge_module_params(plan.get("module_params", []))
         self.run_hooks(plan.get("hooks", []), changed)
 
     def absent(self, plan):
@@ -339,6 +361,7 @@ def select(plan, features):
         "apparmor": [p for p in plan.get("apparmor", []) if p["feature"] in want],
         "slices": [s for s in plan.get("slices", []) if s["feature"] in want],
         "hooks": [h for h in plan.get("hooks", []) if h["feature"] in want],
+        "module_params": [m for m in plan.get("module_params", []) if m["feature"] in want],
         "packages": plan.get("packages", []) if "host_prep" in want else [],
     }
 

@@ -1,7 +1,10 @@
-"""`pulumi up` boots Debian guests on libvirtd; SSH on 127.0.0.1 with pinned host keys.
+"""`pulumi up` boots Debian guests on libvirtd; SSH on 127.0.0.1 with pinned host keys;
+Ansible applies their kernel policies and the compliance suite proves them.
 
-Runs in order: hand-made objects → up → checks in the guests → no-op up → memory change
-(clean restart, same disk) → destroy (ours gone, hand-made kept).
+Runs in order: hand-made objects → up (policies applied, compliance green) → checks in the
+guests → no-op up (no Ansible, no SSH) → drift → refresh (drift shown, compliance fails) →
+up repairs → memory change (clean restart, same disk, policies survive) → policies removed
+(guests clean) → destroy (ours gone, hand-made kept).
 """
 
 from __future__ import annotations
@@ -9,8 +12,12 @@ from __future__ import annotations
 import json
 import re
 import time
+from typing import Any
 
 import pytest
+from ringzero.checks import expectations
+from ringzero.compliance import run_suite
+from ringzero.spec import from_manifest
 
 from tests.e2e.conftest import URI, Guest, Stack, virsh
 
@@ -31,6 +38,14 @@ WantedBy=multi-user.target
 
 pytestmark = pytest.mark.e2e
 
+# What the drift test breaks on vm1: its checks, and only those, must fail.
+DRIFTED = {
+    "vm1::slice:web.slice::memory.max",
+    "vm1::apparmor:ringzero-demo-enforce::mode",
+    "vm1::apparmor:ringzero-demo-enforce::allow:/etc/hostname",
+    "vm1::apparmor:ringzero-demo-enforce::deny:/etc/shadow",
+}
+
 
 def _mem_total_kib(guest: Guest) -> int:
     match = re.search(r"MemTotal:\s+(\d+)", guest.ssh("cat /proc/meminfo"))
@@ -40,6 +55,36 @@ def _mem_total_kib(guest: Guest) -> int:
 
 def _vms(stack: Stack) -> list[dict[str, object]]:
     return list(stack.config["ringzero:vms"])
+
+
+def _resource_outputs(stack: Stack, name: str) -> dict[str, Any]:
+    """A resource's outputs as the state holds them (after `pulumi refresh`, say)."""
+    state = json.loads(stack.project.pulumi("stack", "export", "--show-secrets").stdout)
+    for r in state["deployment"]["resources"]:
+        if r["urn"].endswith(f"::{name}"):
+            return dict(r.get("outputs", {}))
+    raise AssertionError(f"no resource named {name} in the state")
+
+
+def _declared_checks(stack: Stack) -> int:
+    return len(expectations(from_manifest(json.loads(stack.outputs()["manifest"]))))
+
+
+def _ssh_logins(guest: Guest) -> int:
+    return int(guest.ssh("journalctl -b -u ssh -q --no-pager | grep -c 'Accepted publickey' || true"))
+
+
+def _ansible_runs(guest: Guest) -> int:
+    """Ansible modules log each invocation to the guest's journal."""
+    return int(guest.ssh("journalctl -b -q -t ansible-ringzero_node --no-pager | grep -c 'Invoked with' || true"))
+
+
+def _suite_on_guests(stack: Stack, report: str) -> Any:
+    """The compliance suite run standalone against the stack's guests (as `ringzero check` will)."""
+    outs = stack.outputs()
+    nodes = [{"name": n, "host": "127.0.0.1", "port": outs["vms"][n]["ssh_port"], "user": "root",
+              "known_hosts": outs["vms"][n]["known_hosts"]} for n in ("vm1", "vm2")]
+    return run_suite(outs["manifest"], nodes, outs["access_private_key"], str(stack.workdir / report))
 
 
 def test_handmade_objects_exist_before(stack: Stack) -> None:
@@ -64,6 +109,20 @@ def test_up_boots_guests_that_answer_ssh(stack: Stack) -> None:
         assert vm["host"] == "local" and vm["ssh_endpoint"] == f"root@127.0.0.1:{vm['ssh_port']}"
         assert vm["console_log"] == f"/var/log/libvirt/qemu/{name}-console.log"
         assert "running" in virsh("domstate", name)
+
+
+def test_up_applied_the_policies_and_compliance_is_green(stack: Stack) -> None:
+    outs = stack.outputs()
+    compliance = outs["compliance"]
+    assert compliance["failed"] == 0 and compliance["errors"] == 0, compliance["failures"]
+    assert compliance["passed"] == _declared_checks(stack) >= 30
+    report = stack.project.dir / "reports" / f"{stack.project.stack}-compliance.xml"
+    assert report.exists() and "vm1::slice:web.slice::memory.max" in report.read_text()
+    assert outs["policies"]["vm1"]["changed"] == 1 and outs["policies"]["vm2"]["changed"] == 1
+    # observable state, read here directly
+    vm1 = stack.guest("vm1")
+    assert vm1.ssh("cat /sys/fs/cgroup/web.slice/memory.max") == "536870912"
+    assert "ringzero-demo-enforce (enforce)" in vm1.ssh("cat /sys/kernel/security/apparmor/profiles")
 
 
 @pytest.mark.parametrize("name", ["vm1", "vm2"])
@@ -101,6 +160,35 @@ def test_noop_up_changes_nothing(stack: Stack) -> None:
     assert {s["op"] for s in json.loads(preview.stdout)["steps"]} == {"same"}
 
 
+def test_noop_up_runs_no_ansible_and_opens_no_ssh(stack: Stack) -> None:
+    vm1, vm2 = stack.guest("vm1"), stack.guest("vm2")
+    runs_before = [_ansible_runs(vm1), _ansible_runs(vm2)]
+    logins_before = _ssh_logins(vm1)
+    stack.project.pulumi("up", "--yes", "--expect-no-changes", timeout=600)
+    assert [_ansible_runs(vm1), _ansible_runs(vm2)] == runs_before
+    # vm1 saw no SSH login but the counting one (vm2 does: it is the remote libvirt host,
+    # and pulumi-libvirt connects to it over qemu+ssh for every preview and update)
+    assert _ssh_logins(vm1) == logins_before + 1
+
+
+def test_drift_shows_in_refresh_and_up_repairs_it(stack: Stack) -> None:
+    vm1 = stack.guest("vm1")
+    vm1.ssh("apparmor_parser -R /etc/apparmor.d/ringzero-demo-enforce && systemctl set-property web.slice MemoryMax=1G")
+    stack.project.pulumi("refresh", "--yes", timeout=900)
+    drift = _resource_outputs(stack, "vm1-policies")["drift"]
+    assert any(d.startswith("apparmor ringzero-demo-enforce") for d in drift), drift
+    assert any("web.slice drift: MemoryMax=1073741824" in d for d in drift), drift
+    assert _resource_outputs(stack, "vm2-policies")["drift"] == []
+    checked = _resource_outputs(stack, "compliance")
+    assert sorted(f.split(": ", 1)[0] for f in checked["failures"]) == sorted(DRIFTED), checked["failures"]
+    # `pulumi up` applies vm1's plan again, then the compliance check runs again
+    stack.project.pulumi("up", "--yes", timeout=900)
+    outs = stack.outputs()
+    assert outs["compliance"]["failed"] == 0 and outs["compliance"]["passed"] == _declared_checks(stack)
+    assert vm1.ssh("cat /sys/fs/cgroup/web.slice/memory.max") == "536870912"
+    stack.project.pulumi("preview", "--expect-no-changes", timeout=600)
+
+
 def test_memory_change_restarts_cleanly_and_keeps_the_disk(stack: Stack) -> None:
     guest = stack.guest("vm1")
     guest.ssh("echo kept > /root/ringzero-marker && sync")
@@ -126,6 +214,28 @@ def test_memory_change_restarts_cleanly_and_keeps_the_disk(stack: Stack) -> None
     assert mem_kib > 1100 * 1024
     # the guest went down through ACPI and systemd (a clean shutdown), not a power cut
     assert guest.ssh("cat /root/ringzero-shutdown") == "clean"
+    # the policies live on the disk and in enabled units: after the restart all checks pass
+    counts = _suite_on_guests(stack, "after-restart.xml")
+    assert counts.failed == counts.errors == 0, counts.failures
+
+
+def test_removing_the_policies_leaves_the_guests_clean(stack: Stack) -> None:
+    stack.config["ringzero:nodes"] = []
+    stack.write_config()
+    stack.project.pulumi("up", "--yes", timeout=900)
+    vm1, vm2 = stack.guest("vm1"), stack.guest("vm2")
+    left = vm1.ssh(
+        "ls /etc/systemd/system /etc/systemd/system/*.wants /etc/apparmor.d /etc/default/grub.d "
+        "/etc/ringzero/seccomp /var/lib/kubelet/seccomp/profiles/ringzero 2>/dev/null "
+        "| grep -E 'ringzero|web|batch|no-mkdir' || true")
+    assert left == "", f"left on vm1: {left}"
+    assert "ringzero-demo" not in vm1.ssh("cat /sys/kernel/security/apparmor/profiles")
+    assert vm1.ssh("ls /sys/fs/cgroup | grep -E '^(web|batch)' || true") == ""
+    assert vm1.ssh("systemctl list-units --all --plain --no-legend 'ringzero-*' | wc -l") == "0"
+    assert vm2.ssh("ls /etc/modprobe.d | grep ringzero || true") == ""
+    # the image's own packages stay: removing host preparation never uninstalls anything
+    assert vm2.ssh("dpkg-query -W -f '${db:Status-Status}' libvirt-daemon-system") == "installed"
+    assert stack.outputs()["compliance"] is None
 
 
 def test_destroy_removes_ours_and_keeps_handmade(stack: Stack) -> None:

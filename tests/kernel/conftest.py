@@ -1,0 +1,82 @@
+"""The kernel tier: the playbooks and the compliance suite on a real guest, without Pulumi.
+
+One guest, booted by hand (qemu-system, TCG here) once for the tier, plays both nodes of
+the reference declaration (vm1's policies and Xen prep, vm2's KVM prep: they touch
+different things). Tests run in file order: converge → idempotence → compliance → drift →
+removal → negative controls (which break the guest last).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ringzero.compliance import Counts, junit_counts
+from ringzero.paths import compliance_dir
+from ringzero.plan import node_plan
+from ringzero.playbook import RunResult, run_playbook
+from ringzero.spec import Topology, to_manifest
+
+from tests.fixtures import local_topology
+from tests.handboot import HandGuest, hand_booted
+
+PORT = 2231
+NODES = ("vm1", "vm2")
+
+
+@dataclass
+class Node:
+    guest: HandGuest
+    topology: Topology
+    workdir: Path
+
+    def apply(self, node: str, playbook: str = "site.yml", *, state: str = "present",
+              check: bool = False) -> RunResult:
+        extravars: dict[str, Any] = {"ringzero_plan": node_plan(self.topology, node), "ringzero_state": state}
+        conn = {**self.guest.node, "name": node}
+        r = run_playbook(conn, self.guest.private_key, extravars, playbook=playbook, check=check)
+        assert r.ok, f"{playbook} on {node}: {r.failures}"
+        return r
+
+    def suite(self, report_name: str) -> tuple[Counts, dict[str, str]]:
+        """The compliance suite from the checkout against both nodes; (counts, id -> outcome)."""
+        manifest = self.workdir / "manifest.json"
+        manifest.write_text(json.dumps(to_manifest(self.topology)))
+        report = self.workdir / f"{report_name}.xml"
+        hosts = ",".join(f"{n}={self.guest.url}" for n in NODES)
+        res = subprocess.run(
+            [str(Path(".venv/bin/python").resolve()), "-m", "pytest", str(compliance_dir()), "-q",
+             "-p", "no:cacheprovider", "--manifest", str(manifest), "--hosts", hosts,
+             "--ssh-identity-file", str(self.guest.key_file), "--known-hosts", str(self.guest.known_hosts),
+             f"--junitxml={report}", "-o", "junit_family=xunit1"],
+            capture_output=True, text=True, timeout=900,
+        )
+        assert report.exists(), f"the suite did not run: {res.stdout[-2000:]}{res.stderr[-2000:]}"
+        return junit_counts(str(report)), outcomes(report)
+
+
+def outcomes(report: Path) -> dict[str, str]:
+    import xml.etree.ElementTree as ET
+
+    out: dict[str, str] = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        name = case.get("name", "")
+        cid = name[name.find("[") + 1 : -1]
+        status = "passed"
+        for tag in ("failure", "error", "skipped"):
+            if case.find(tag) is not None:
+                status = tag
+        out[cid] = status
+    return out
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    tmp = tmp_path_factory.mktemp("kernel")
+    with hand_booted("rz-kernel", PORT, tmp / "guest") as guest:
+        yield Node(guest, local_topology(), tmp)

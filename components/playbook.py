@@ -15,7 +15,10 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -84,10 +87,48 @@ def run_playbook(
     node: dict[str, Any], private_key: str, extravars: dict[str, Any], *,
     playbook: str = PLAYBOOK, check: bool = False, label: str = "",
 ) -> RunResult:
-    """Run `playbook` against one node through ansible-runner; collect what changed or failed."""
+    """Run `playbook` against one node through ansible-runner; collect what changed or failed.
+
+    ansible-runner runs in a fresh interpreter (`python -m ringzero.playbook`): it forks
+    ansible-playbook through a pty, and forking inside a multi-threaded gRPC server (the
+    dynamic provider) was seen to kill the child before exec (rc None, no output). The worker
+    prints progress lines and, last, the result as JSON; the private key goes over stdin.
+    """
+    start = time.monotonic()
+    request = {"node": node, "private_key": private_key, "extravars": extravars, "playbook": playbook,
+               "check": check}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ringzero.playbook"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(json.dumps(request))
+    proc.stdin.close()
+    last = ""
+    for line in proc.stdout:
+        if line.startswith(_PROGRESS):
+            progress(label + line[len(_PROGRESS):].rstrip("\n"))
+        else:
+            last = line
+    stderr = proc.stderr.read() if proc.stderr else ""
+    proc.wait()
+    try:
+        result = RunResult(**json.loads(last))
+    except ValueError:
+        result = RunResult(ok=False, failures=[f"host {node['name']}: the ansible-runner worker failed "
+                                               f"(exit {proc.returncode}): {stderr.strip()[-800:]}"])
+    result.seconds = round(time.monotonic() - start, 1)
+    return result
+
+
+_PROGRESS = "ringzero-progress: "
+
+
+def _run_in_process(
+    node: dict[str, Any], private_key: str, extravars: dict[str, Any], playbook: str, check: bool,
+) -> RunResult:
     import ansible_runner
 
-    start = time.monotonic()
     result = RunResult(ok=False)
     with tempfile.TemporaryDirectory(prefix="ringzero-ansible-") as tmp:
         key = os.path.join(tmp, "key")
@@ -106,7 +147,7 @@ def run_playbook(
                 result.reboot_notes += [str(n) for n in res.get("reboot_notes", [])]
                 if res.get("changed"):
                     result.changed += 1
-                progress(f"{label}{host}: {task}: {'changed' if res.get('changed') else 'ok'}")
+                print(f"{_PROGRESS}{host}: {task}: {'changed' if res.get('changed') else 'ok'}", flush=True)
             elif kind in ("runner_on_failed", "runner_on_unreachable"):
                 if kind == "runner_on_failed" and data.get("ignore_errors"):
                     return True
@@ -129,7 +170,6 @@ def run_playbook(
         if not result.ok and not result.failures:
             tail = (r.stdout.read() if r.stdout else "")[-600:]
             result.failures.append(f"host {node['name']}: ansible-playbook exited {r.rc} ({r.status}): {tail.strip()}")
-    result.seconds = round(time.monotonic() - start, 1)
     return result
 
 
@@ -214,3 +254,10 @@ class PlaybookRun(dyn.Resource):
             },
             opts,
         )
+
+
+if __name__ == "__main__":
+    # The worker behind run_playbook: one request on stdin, progress lines, then the result.
+    req = json.loads(sys.stdin.read())
+    out = _run_in_process(req["node"], req["private_key"], req["extravars"], req["playbook"], bool(req["check"]))
+    print(json.dumps(dataclasses.asdict(out)), flush=True)

@@ -15,6 +15,7 @@ from ringzero.spec import (
     NetworkRule,
     NodePolicies,
     SeccompProfileSpec,
+    ServiceSpec,
     SliceSpec,
     SpecError,
     SshTarget,
@@ -168,6 +169,25 @@ CASES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
      ("Node 'ghost'", "one of the declared hosts and VMs")),
     ("config-unknown-field", lambda: from_data({"hosts": [{"name": "h", "cpus": 4}]}),
      ("HostSpec 'h'", "cpus=4", "the fields name, kind, uri, vcpus")),
+    # workload services: nothing in exec_start may start a new directive or a shell
+    ("service-exec-newline", lambda: ServiceSpec("web.service", "/bin/sleep 1\nExecStartPre=/bin/rm -rf /"),
+     ("Service 'web.service'", "exec_start=", "no quotes, '$', '%', ';', '#', backslashes or newlines")),
+    ("service-exec-relative", lambda: ServiceSpec("web.service", "sleep infinity"),
+     ("exec_start='sleep infinity'", "the first an absolute path")),
+    ("service-exec-shell", lambda: ServiceSpec("web.service", "/bin/sh -c 'rm; ls'"), ("exec_start=",)),
+    ("service-exec-specifier", lambda: ServiceSpec("web.service", "/bin/echo %h"), ("exec_start='/bin/echo %h'",)),
+    ("service-name", lambda: ServiceSpec("web", "/bin/true"), ("name='web'", "ending in '.service'")),
+    ("service-agent-name", lambda: ServiceSpec("ringzero-ebpf-x.service", "/bin/true"),
+     ("outside 'ringzero-ebpf-*'",)),
+    ("service-user", lambda: ServiceSpec("web.service", "/bin/true", user="Root User"),
+     ("user='Root User'", "a POSIX user name")),
+    ("service-restart", lambda: ServiceSpec("web.service", "/bin/true", restart="sometimes"),
+     ("restart='sometimes'", "'always', 'on-failure', 'no'")),
+    ("service-description-newline", lambda: ServiceSpec("web.service", "/bin/true", description="a\n[Service]"),
+     ("description=", "no newline")),
+    ("service-duplicate",
+     lambda: NodePolicies("vm1", services=(ServiceSpec("a.service", "/bin/true"), ServiceSpec("a.service", "/bin/true"))),
+     ("Node 'vm1'", "services='a.service'", "each services name once per node")),
 ]
 
 

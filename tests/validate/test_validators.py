@@ -94,15 +94,13 @@ def test_apparmor_parser_rejects_a_broken_profile(tmp_path: Path) -> None:
 # ---- systemd --------------------------------------------------------------------------------
 
 def _unit_tree(tmp_path: Path) -> Path:
-    """The node's /etc/systemd/system as rendered, plus the demo service the drop-ins target."""
+    """The node's /etc/systemd/system as rendered (the demo service the drop-ins target included)."""
     root = tmp_path / "system"
     for name in _names(contains="/etc/systemd/system/"):
         rel = name.split("/etc/systemd/system/", 1)[1]
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(ARTIFACTS[name])
-    (root / "ringzero-demo-web.service").write_text(
-        "[Unit]\nDescription=demo\n[Service]\nExecStart=/bin/sleep infinity\n"
-    )
+    assert (root / "ringzero-demo-web.service").exists(), "the reference stack declares the service it confines"
     return root
 
 
@@ -231,3 +229,26 @@ def test_bpftrace_parser_rejects_garbage(tmp_path: Path) -> None:
     f = tmp_path / "p.bt"
     f.write_text("BEGIN { printf( }")
     assert _run("bpftrace", "-d", str(f)).returncode != 0
+
+
+# ---- hypervisor host preparation ------------------------------------------------------------
+
+@pytest.mark.parametrize("name", _names(contains="/etc/modprobe.d/"))
+def test_modprobe_options_parse(name: str, tmp_path: Path) -> None:
+    """modprobe's own parser reads the file and reports the options it sets."""
+    conf = tmp_path / "ringzero-kvm.conf"
+    conf.write_text(ARTIFACTS[name])
+    res = _run("modprobe", "--config", str(conf), "--showconfig")
+    assert res.returncode == 0, res.stderr
+    options = sorted(ln for ln in res.stdout.splitlines() if ln.startswith("options kvm_"))
+    assert options == ["options kvm_amd nested=0", "options kvm_intel nested=0"], res.stdout
+
+
+@pytest.mark.parametrize("name", _names(contains="/etc/default/grub.d/"))
+def test_grub_defaults_source_as_grub_mkconfig_does(name: str, tmp_path: Path) -> None:
+    """The file is valid sh (grub-mkconfig sources it) and sets the Xen entry and dom0 memory."""
+    cfg = tmp_path / "ringzero-xen.cfg"
+    cfg.write_text(ARTIFACTS[name])
+    assert _run("sh", "-n", str(cfg)).returncode == 0
+    res = _run("sh", "-c", f'. {cfg}; printf "%s\\n%s\\n" "$GRUB_DEFAULT" "$GRUB_CMDLINE_XEN_DEFAULT"')
+    assert res.stdout.splitlines() == ["Debian GNU/Linux, with Xen hypervisor", "dom0_mem=2048M,max:2048M"]

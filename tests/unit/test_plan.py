@@ -1,0 +1,100 @@
+"""The node plan (what the Ansible module converges to) and the module's own plan logic."""
+
+from __future__ import annotations
+
+import importlib.util
+from types import ModuleType
+from typing import Any
+
+import pytest
+from ringzero.paths import playbooks_dir
+from ringzero.plan import node_plan, plan_hash, shown_properties
+from ringzero.spec import SpecError
+
+from tests.fixtures import local_topology
+
+
+def _module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("ringzero_node", playbooks_dir() / "library" / "ringzero_node.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+MODULE = _module()
+PLAN = node_plan(local_topology(), "vm1")
+
+
+def test_plan_carries_every_rendered_file_with_its_feature() -> None:
+    features = {p: f["feature"] for p, f in PLAN["files"].items()}
+    assert features["/etc/systemd/system/web.slice"] == "slices"
+    assert features["/etc/systemd/system/ringzero-demo-web.service.d/ringzero-slice.conf"] == "slices"
+    assert features["/etc/systemd/system/ringzero-demo-web.service.d/ringzero-seccomp-no-mkdir.conf"] == "seccomp"
+    assert features["/etc/apparmor.d/ringzero-demo-enforce"] == "apparmor"
+    assert features["/var/lib/kubelet/seccomp/profiles/ringzero/no-mkdir.json"] == "seccomp"
+    assert features["/etc/systemd/system/ringzero-ebpf-execsnoop.service"] == "ebpf"
+    assert features["/etc/default/grub.d/ringzero-xen.cfg"] == "host_prep"
+    assert all(f["mode"] == "0644" for f in PLAN["files"].values())
+
+
+def test_units_restart_when_any_of_their_files_change() -> None:
+    units = {u["unit"]: u for u in PLAN["units"]}
+    web = units["ringzero-demo-web.service"]
+    assert web["owned"] is True and web["feature"] == "services"
+    assert web["files"] == [
+        "/etc/systemd/system/ringzero-demo-web.service",
+        "/etc/systemd/system/ringzero-demo-web.service.d/ringzero-seccomp-no-mkdir.conf",
+        "/etc/systemd/system/ringzero-demo-web.service.d/ringzero-slice.conf",
+    ]
+    assert units["ringzero-ebpf-execsnoop.service"]["owned"] is True
+
+
+def test_apparmor_modes_slices_and_packages() -> None:
+    assert [(p["name"], p["mode"]) for p in PLAN["apparmor"]] == [
+        ("ringzero-demo-enforce", "enforce"), ("ringzero-demo-complain", "complain")]
+    web = next(s for s in PLAN["slices"] if s["unit"] == "web.slice")
+    assert web["properties"]["MemoryMax"] == "536870912" and web["properties"]["CPUQuota"] == "50%"
+    assert web["expect"]["CPUQuotaPerSecUSec"] == "500ms"
+    assert PLAN["packages"] == ["xen-system-amd64"]
+    vm2 = node_plan(local_topology(), "vm2")
+    assert vm2["packages"] == ["qemu-system-x86", "libvirt-daemon-system", "libvirt-clients"]
+    # vm2's KVM settings come from the host whose libvirtd runs in it (vm2-libvirt)
+    assert {m["module"]: m["value"] for m in vm2["module_params"]} == {"kvm_intel": "0", "kvm_amd": "0"}
+
+
+@pytest.mark.parametrize(("percent", "shown"), [(50, "500ms"), (1, "10ms"), (100, "1s"), (150, "1.500000s"),
+                                                (200, "2s")])
+def test_cpu_quota_as_systemctl_show_prints_it(percent: int, shown: str) -> None:
+    assert shown_properties({"CPUQuota": f"{percent}%"}) == {"CPUQuotaPerSecUSec": shown}
+
+
+def test_unknown_node_is_refused() -> None:
+    with pytest.raises(SpecError, match="Node 'ghost'"):
+        node_plan(local_topology(), "ghost")
+
+
+def test_hash_covers_plan_and_playbooks() -> None:
+    assert plan_hash(PLAN) == plan_hash(node_plan(local_topology(), "vm1"))
+    assert plan_hash(PLAN) != plan_hash(node_plan(local_topology(), "vm2"))
+
+
+def test_feature_selection_keeps_a_unit_other_features_change_as_confined_only() -> None:
+    seccomp = MODULE.select(PLAN, ["seccomp"])
+    assert set(seccomp["files"]) == {
+        "/etc/ringzero/seccomp/no-mkdir.json", "/var/lib/kubelet/seccomp/profiles/ringzero/no-mkdir.json",
+        "/etc/systemd/system/ringzero-demo-web.service.d/ringzero-seccomp-no-mkdir.conf"}
+    (web,) = seccomp["units"]
+    assert web["unit"] == "ringzero-demo-web.service" and web["owned"] is False
+    assert web["files"] == ["/etc/systemd/system/ringzero-demo-web.service.d/ringzero-seccomp-no-mkdir.conf"]
+    assert seccomp["apparmor"] == seccomp["slices"] == seccomp["packages"] == []
+    assert MODULE.select(PLAN, None) is PLAN
+
+
+def test_what_a_new_plan_no_longer_declares_is_removed() -> None:
+    smaller: dict[str, Any] = {**PLAN, "files": {p: f for p, f in PLAN["files"].items() if "batch" not in p},
+                               "slices": [s for s in PLAN["slices"] if s["unit"] != "batch.slice"]}
+    gone = MODULE._gone(PLAN, smaller)
+    assert gone["files"] == ["/etc/systemd/system/batch.slice"]
+    assert [s["unit"] for s in gone["slices"]] == ["batch.slice"]
+    assert gone["units"] == gone["apparmor"] == []

@@ -186,7 +186,7 @@ CASES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
     ("service-description-newline", lambda: ServiceSpec("web.service", "/bin/true", description="a\n[Service]"),
      ("description=", "no newline")),
     ("service-duplicate",
-     lambda: NodePolicies("vm1", services=(ServiceSpec("a.service", "/bin/true"), ServiceSpec("a.service", "/bin/true"))),
+     lambda: NodePolicies("vm1", services=(ServiceSpec("a.service", "/bin/true"),) * 2),
      ("Node 'vm1'", "services='a.service'", "each services name once per node")),
 ]
 

@@ -10,8 +10,12 @@ from pathlib import Path
 import pulumi
 from ringzero.stack import allocations, deploy, topology_from_config
 
-topology = topology_from_config(pulumi.Config("ringzero"), base_dir=Path(__file__).parent)
-deployed = deploy(topology)
+config = pulumi.Config("ringzero")
+topology = topology_from_config(config, base_dir=Path(__file__).parent)
+# ringzero:compliance (default true): prove the policies inside `pulumi up`;
+# ringzero:enforce (default true): a failed check fails the update.
+deployed = deploy(topology, compliance=config.get_bool("compliance") is not False,
+                  enforce_compliance=config.get_bool("enforce") is not False)
 
 pulumi.export("vms", deployed.vm_outputs())
 pulumi.export("allocations", allocations(topology))

@@ -138,12 +138,14 @@ def node_connection(vm: VirtualMachine) -> dict[str, Any]:
             "known_hosts": vm.known_hosts, "instance": vm.disk.id}
 
 
-def deploy(topology: Topology, *, apply_policies: bool = True, enforce_compliance: bool = True) -> Deployed:
+def deploy(
+    topology: Topology, *, apply_policies: bool = True, compliance: bool = True, enforce_compliance: bool = True,
+) -> Deployed:
     """Every host, image, VM and node policy of `topology`, as Pulumi components.
 
     With `apply_policies`, each VM's policies are applied by one PlaybookRun (Ansible) once it
-    answers SSH, and one ComplianceCheck proves them all afterwards (failing the update on a
-    failed check when `enforce_compliance`).
+    answers SSH; with `compliance`, one ComplianceCheck proves them all afterwards (failing the
+    update on a failed check when `enforce_compliance`).
     """
     access = SshKeyPair("access", comment=f"ringzero@{pulumi.get_stack()}")
     out = Deployed(topology=topology, access_key=access)
@@ -183,11 +185,11 @@ def deploy(topology: Topology, *, apply_policies: bool = True, enforce_complianc
         comps += [EbpfAgent(f"{node.node}-ebpf-{a.name}", a, node.node, opts) for a in node.ebpf]
         out.policies[node.node] = comps
     if apply_policies:
-        _apply_policies(topology, out, enforce_compliance)
+        _apply_policies(topology, out, compliance, enforce_compliance)
     return out
 
 
-def _apply_policies(topology: Topology, out: Deployed, enforce: bool) -> None:
+def _apply_policies(topology: Topology, out: Deployed, compliance: bool, enforce: bool) -> None:
     nodes: list[dict[str, Any]] = []
     for node in topology.nodes:
         if node.is_empty:
@@ -205,7 +207,7 @@ def _apply_policies(topology: Topology, out: Deployed, enforce: bool) -> None:
             opts=pulumi.ResourceOptions(parent=vm, depends_on=[vm.ready, *out.policies[node.node]]),
         )
         nodes.append(conn)
-    if out.runs:
+    if out.runs and compliance:
         out.compliance = ComplianceCheck(
             "compliance", manifest=out.manifest_json(), nodes=nodes, private_key=out.access_key.private_key,
             applied=[r.apply_id for r in out.runs.values()], enforce=enforce,

@@ -31,3 +31,18 @@ def local_config() -> dict[str, Any]:
 
 def local_topology() -> Topology:
     return from_data(local_config())
+
+
+def leftovers_script(topology: Topology, node: str) -> str:
+    """Shell that prints every file `node`'s plan puts on it, every boot link and loaded unit
+    of the units it installs, that still exist: empty output means nothing was left behind."""
+    from ringzero.plan import node_plan
+
+    plan = node_plan(topology, node)
+    owned = sorted({u["unit"] for u in plan["units"] if u["owned"]} | {s["unit"] for s in plan["slices"]})
+    files = " ".join(sorted(plan["files"])) or "-"
+    units = " ".join(owned) or "-"
+    return (f'for p in {files}; do [ -e "$p" ] && echo "$p"; done; '
+            f'for u in {units}; do ls /etc/systemd/system/*.wants/"$u" 2>/dev/null; done; '
+            # units ringzero installed: none still loaded (a removed unit that still runs stays loaded)
+            f'[ "{units}" = - ] || systemctl list-units --all --plain --no-legend {units}; true')

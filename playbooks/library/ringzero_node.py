@@ -168,20 +168,22 @@ class Node:
                 self.change(f"enable {s['unit']}")
                 if not self.check:
                     self.run("systemctl", "enable", s["unit"])
-            drift = self.slice_drift(s) if active == "active" and s["path"] not in changed_files else []
-            if drift:
-                # An override of a setting ringzero declares (`systemctl set-property` writes
-                # system.control drop-ins): remove those, so the unit's own values apply again.
-                self.change(f"slice {s['unit']} drift: {', '.join(drift)}")
+            # Overrides of settings ringzero declares (`systemctl set-property` writes them as
+            # system.control drop-ins) are drift: they go, and daemon-reload applies the unit's
+            # own values to the live cgroup again.
+            overrides = self.overrides(s)
+            drift = self.slice_drift(s) if active == "active" else []
+            if overrides or drift:
+                self.change(f"slice {s['unit']} drift: {', '.join(drift or overrides)}")
                 if not self.check:
-                    self.remove_overrides(s)
-            if (s["path"] in changed_files or drift) and active == "active" and s["properties"]:
-                # daemon-reload re-reads the unit; set-property --runtime makes the live cgroup
-                # take the new limits now, without stopping what runs in the slice.
-                self.change(f"slice {s['unit']} limits")
-                if not self.check:
-                    self.run("systemctl", "set-property", "--runtime", s["unit"],
-                             *(f"{k}={v}" for k, v in s["properties"].items()))
+                    self.remove_overrides(overrides)
+                    still = self.slice_drift(s)
+                    if still:
+                        _, out = self.run("systemctl", "show", s["unit"], "-p", "DropInPaths")
+                        self.module.fail_json(
+                            msg=f"{s['unit']}: {', '.join(still)} set by a drop-in ringzero did not create "
+                                f"({out.strip()}); remove or change it, ringzero never deletes it",
+                            changes=self.changes)
             if active != "active":
                 self.change(f"start {s['unit']}")
                 if not self.check:
@@ -195,15 +197,20 @@ class Node:
         have = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
         return [f"{k}={have.get(k, '?')} (declared {v})" for k, v in expect.items() if have.get(k) != v]
 
-    def remove_overrides(self, s):
-        reload = False
+    @staticmethod
+    def overrides(s):
+        found = []
         for base in ("/etc/systemd/system.control", "/run/systemd/system.control"):
             for key in s["properties"]:
                 path = f"{base}/{s['unit']}.d/50-{key}.conf"
                 if os.path.exists(path):
-                    os.remove(path)
-                    reload = True
-        if reload:
+                    found.append(path)
+        return found
+
+    def remove_overrides(self, paths):
+        for path in paths:
+            os.remove(path)
+        if paths:
             self.run("systemctl", "daemon-reload")
 
     def converge_units(self, units, changed_files):

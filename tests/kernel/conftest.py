@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from ringzero.plan import node_plan
 from ringzero.playbook import RunResult, run_playbook
 from ringzero.spec import Topology, to_manifest
 
-from tests.fixtures import local_topology
+from tests.fixtures import leftovers_script, local_topology
 from tests.handboot import HandGuest, hand_booted
 
 PORT = 2231
@@ -43,6 +44,9 @@ class Node:
         assert r.ok, f"{playbook} on {node}: {r.failures}"
         return r
 
+    def leftovers(self) -> list[str]:
+        return [p for n in NODES for p in self.guest.ssh(leftovers_script(self.topology, n)).split()]
+
     def suite(self, report_name: str) -> tuple[Counts, dict[str, str]]:
         """The compliance suite from the checkout against both nodes; (counts, id -> outcome)."""
         manifest = self.workdir / "manifest.json"
@@ -50,7 +54,7 @@ class Node:
         report = self.workdir / f"{report_name}.xml"
         hosts = ",".join(f"{n}={self.guest.url}" for n in NODES)
         res = subprocess.run(
-            [str(Path(".venv/bin/python").resolve()), "-m", "pytest", str(compliance_dir()), "-q",
+            [sys.executable, "-m", "pytest", str(compliance_dir()), "-q",
              "-p", "no:cacheprovider", "--manifest", str(manifest), "--hosts", hosts,
              "--ssh-identity-file", str(self.guest.key_file), "--known-hosts", str(self.guest.known_hosts),
              f"--junitxml={report}", "-o", "junit_family=xunit1"],

@@ -19,6 +19,7 @@ TRIGGERS = {
     "statsnoop.bt": "/usr/bin/stat /tmp/ringzero-probe-{token}",
 }
 EVENT_TIMEOUT_S = 20
+ATTACH_GRACE_S = 60
 
 
 def attachments(bpftool_perf_json: str | None) -> dict[int, list[str]]:
@@ -51,7 +52,13 @@ def _attached(node: str, spec: EbpfAgentSpec) -> Check:
         pid = int(p.unit(spec.unit_name).get("MainPID") or 0)
         if not pid:
             raise AssertionError(f"{spec.unit_name} has no main process")
-        if not attachments(p.value("bpftool:")).get(pid):
+        perf = p.value("bpftool:")
+        deadline = time.monotonic() + ATTACH_GRACE_S
+        # an agent that (re)started moments ago may still be compiling its program
+        while not attachments(perf).get(pid) and time.monotonic() < deadline:
+            time.sleep(1)
+            perf = str(p.run("bpftool -j perf").stdout)
+        if not attachments(perf).get(pid):
             raise AssertionError(f"no BPF program is attached by {spec.unit_name}'s process {pid} (bpftool perf)")
 
     return Check(node, f"ebpf:{spec.name}", "bpf-attached", verify, (f"unit:{spec.unit_name}", "bpftool:"),

@@ -38,12 +38,15 @@ options:
     choices: [present, absent]
 """
 
+import json
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 APPARMOR_PROFILES = "/sys/kernel/security/apparmor/profiles"
 SYSTEMD_PREFIXES = ("/etc/systemd/system/", "/usr/lib/systemd/system/")
+AGENT_ATTACH_TIMEOUT_S = 120
 
 
 class Node:
@@ -227,11 +230,32 @@ class Node:
                     self.change(f"{'restart' if active == 'active' else 'start'} {name}")
                     if not self.check:
                         self.run("systemctl", "restart", name)
+                        if u["feature"] == "ebpf":
+                            self.wait_attached(name)
             elif touched and load == "loaded":
                 # A unit ringzero only confines: restart it if it runs, never start or enable it.
                 self.change(f"try-restart {name}")
                 if not self.check:
                     self.run("systemctl", "try-restart", name)
+
+    def wait_attached(self, unit, timeout=AGENT_ATTACH_TIMEOUT_S):
+        """An eBPF agent is up once its process holds attached BPF programs (bpftrace compiles
+        its program first: seconds on a slow machine). Wait for that, bounded."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _, out = self.run("systemctl", "show", "-p", "MainPID", "--value", unit, ok=(0, 1))
+            pid = int(out.strip() or 0)
+            if pid:
+                _, perf = self.run("bpftool", "-j", "perf", ok=(0, 1, 255))
+                try:
+                    if any(int(e.get("pid", 0)) == pid for e in json.loads(perf or "[]")):
+                        return
+                except ValueError:
+                    pass
+            time.sleep(1)
+        _, log = self.run("journalctl", "-u", unit, "-n", "15", "--no-pager", "-q", ok=(0, 1))
+        self.module.fail_json(msg=f"{unit}: no BPF program attached within {timeout} s; its journal:\n{log}",
+                              changes=self.changes)
 
     def stop_units(self, units):
         for u in units:

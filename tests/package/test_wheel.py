@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+from ringzero.spec import to_manifest
+
+from tests.fixtures import local_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +28,8 @@ def test_wheel_installs_and_serves_another_stack(tmp_path: Path) -> None:
     assert "ringzero/templates/libvirt/domain.xml.j2" in names
     assert "ringzero/schemas/manifest-v1.json" in names
     assert any(n.startswith("ringzero/playbooks/") for n in names)
+    assert "ringzero/playbooks/library/ringzero_node.py" in names
+    assert "ringzero/compliance/conftest.py" in names and "ringzero/compliance/test_policies.py" in names
     assert not any(n.startswith(("tests/", "examples/", "ringzero/tests/")) for n in names)
 
     venv = tmp_path / "venv"
@@ -33,3 +40,13 @@ def test_wheel_installs_and_serves_another_stack(tmp_path: Path) -> None:
     _run("cp", "-r", ROOT / "examples" / "edge", example)
     out = _run(venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=example)
     assert "2 passed" in out, out
+    # the compliance suite runs from the installed package: it collects one check per
+    # declared fact of the reference manifest (nothing is contacted while collecting)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(to_manifest(local_topology())))
+    suite = _run(venv / "bin" / "python", "-c", "from ringzero.paths import compliance_dir; print(compliance_dir())",
+                 cwd=tmp_path).strip()
+    assert suite.startswith(str(venv)), suite
+    out = _run(venv / "bin" / "python", "-m", "pytest", suite, "--collect-only", "-q", "-p", "no:cacheprovider",
+               "--manifest", manifest, "--hosts", "vm1=ssh://root@127.0.0.1:1,vm2=ssh://root@127.0.0.1:2", cwd=tmp_path)
+    assert "test_declared[vm1::slice:web.slice::memory.max]" in out and "36 tests collected" in out, out

@@ -50,6 +50,7 @@ def test_ids_are_readable_and_unique() -> None:
 @pytest.mark.parametrize("check", CHECKS, ids=[c.id for c in CHECKS])
 def test_each_check_fails_where_its_policy_is_absent(check: Check, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("ringzero.checks.bpf.EVENT_TIMEOUT_S", 0)
+    monkeypatch.setattr("ringzero.checks.bpf.ATTACH_GRACE_S", 0)
     monkeypatch.setattr("time.sleep", lambda _s: None)
     probe = Probe(DeadHost(), check.node)
     probe.fetch(check.reads)

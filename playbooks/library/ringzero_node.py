@@ -414,8 +414,9 @@ def _gone(previous, plan):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "plan": {"type": "dict", "required": True},
-            "previous": {"type": "dict", "required": False, "default": None},
+            # no_log: the journal of the node gets "Invoked with" and not every file's content
+            "plan": {"type": "dict", "required": True, "no_log": True},
+            "previous": {"type": "dict", "required": False, "default": None, "no_log": True},
             "features": {"type": "list", "elements": "str", "required": False, "default": None},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         },

@@ -35,35 +35,27 @@ class Counts:
     failed: int
     errors: int
     skipped: int
-    failures: list[str]
+    failures: list[str]  # "<check id>: <first line of the message>"
+    outcomes: dict[str, str]  # check id -> passed | failure | error | skipped
 
 
 def junit_counts(path: str) -> Counts:
-    """Counts and failed test ids from a pytest JUnit XML report."""
-    root = ET.parse(path).getroot()
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-    total = failed = errors = skipped = 0
+    """Counts, failures and each check's outcome from a pytest JUnit XML report."""
+    outcomes: dict[str, str] = {}
     failures: list[str] = []
-    for s in suites:
-        for case in s.iter("testcase"):
-            total += 1
-            name = case.get("name", "")
-            name = name[name.find("[") + 1 : -1] if "[" in name else name
-            for tag, bucket in (("failure", "failed"), ("error", "errors"), ("skipped", "skipped")):
-                el = case.find(tag)
-                if el is None:
-                    continue
-                if bucket == "failed":
-                    failed += 1
-                elif bucket == "errors":
-                    errors += 1
-                else:
-                    skipped += 1
-                if bucket != "skipped":
-                    message = (el.get("message") or tag).splitlines()[0][:300]
-                    failures.append(f"{name}: {message}")
+    for case in ET.parse(path).getroot().iter("testcase"):
+        name = case.get("name", "")
+        cid = name[name.find("[") + 1 : -1] if "[" in name else name
+        outcomes[cid] = "passed"
+        for tag in ("failure", "error", "skipped"):
+            el = case.find(tag)
+            if el is not None:
+                outcomes[cid] = tag
+                if tag != "skipped":
+                    failures.append(f"{cid}: {(el.get('message') or tag).splitlines()[0][:300]}")
                 break
-    return Counts(total - failed - errors - skipped, failed, errors, skipped, failures)
+    n = list(outcomes.values())
+    return Counts(n.count("passed"), n.count("failure"), n.count("error"), n.count("skipped"), failures, outcomes)
 
 
 def run_suite(manifest: str, nodes: list[dict[str, Any]], private_key: str, report: str) -> Counts:

@@ -61,22 +61,8 @@ class Node:
             capture_output=True, text=True, timeout=900,
         )
         assert report.exists(), f"the suite did not run: {res.stdout[-2000:]}{res.stderr[-2000:]}"
-        return junit_counts(str(report)), outcomes(report)
-
-
-def outcomes(report: Path) -> dict[str, str]:
-    import xml.etree.ElementTree as ET
-
-    out: dict[str, str] = {}
-    for case in ET.parse(report).getroot().iter("testcase"):
-        name = case.get("name", "")
-        cid = name[name.find("[") + 1 : -1]
-        status = "passed"
-        for tag in ("failure", "error", "skipped"):
-            if case.find(tag) is not None:
-                status = tag
-        out[cid] = status
-    return out
+        counts = junit_counts(str(report))
+        return counts, counts.outcomes
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """ComplianceCheck: run the compliance suite inside `pulumi up`, after the policies.
 
-A dynamic resource around `pytest <ringzero/compliance>`: it checks every declared policy
+A dynamic resource around `pytest <ringzero/compliance_suite>`: it checks every declared policy
 of the given nodes on the nodes themselves, writes a JUnit report, exports the counts, and
 fails the update when `enforce=True` and anything failed. It runs again only when the
 manifest, the nodes or what was applied changed (its `applied` input: the PlaybookRuns'

@@ -1,7 +1,7 @@
 """Compliance checks derived from a declaration: every declared policy, as observable facts.
 
 `expectations(topology)` expands each node's specs into `Check`s with readable ids
-(`vm1::slice:web.slice::memory.max`); the testinfra suite (`ringzero/compliance`) runs them.
+(`vm1::slice:web.slice::memory.max`); the testinfra suite (`ringzero/compliance_suite` in the wheel) runs them.
 Nothing here restates a declaration by hand: change the spec and the checks follow.
 """
 

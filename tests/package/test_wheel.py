@@ -29,7 +29,7 @@ def test_wheel_installs_and_serves_another_stack(tmp_path: Path) -> None:
     assert "ringzero/schemas/manifest-v1.json" in names
     assert any(n.startswith("ringzero/playbooks/") for n in names)
     assert "ringzero/playbooks/library/ringzero_node.py" in names
-    assert "ringzero/compliance/conftest.py" in names and "ringzero/compliance/test_policies.py" in names
+    assert "ringzero/compliance_suite/conftest.py" in names and "ringzero/compliance_suite/test_policies.py" in names
     assert not any(n.startswith(("tests/", "examples/", "ringzero/tests/")) for n in names)
 
     venv = tmp_path / "venv"

@@ -414,9 +414,10 @@ def _gone(previous, plan):
 def main():
     module = AnsibleModule(
         argument_spec={
-            # no_log: the journal of the node gets "Invoked with" and not every file's content
-            "plan": {"type": "dict", "required": True, "no_log": True},
-            "previous": {"type": "dict", "required": False, "default": None, "no_log": True},
+            # Not no_log: Ansible would then mask every value of the plan wherever it appears in
+            # the result, unit and profile names in `changes` included.
+            "plan": {"type": "dict", "required": True},
+            "previous": {"type": "dict", "required": False, "default": None},
             "features": {"type": "list", "elements": "str", "required": False, "default": None},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         },

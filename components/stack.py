@@ -27,7 +27,7 @@ from .ebpf import EbpfAgent
 from .host import HypervisorHost
 from .image import BaseImage
 from .keys import SshKeyPair
-from .plan import node_plan
+from .plan import host_settings, policies_plan
 from .playbook import PlaybookRun
 from .policy import PolicyComponent
 from .seccomp import SeccompProfile
@@ -203,7 +203,7 @@ def _apply_policies(topology: Topology, out: Deployed, compliance: bool, enforce
         conn = node_connection(vm)
         out.runs[node.node] = PlaybookRun(
             f"{node.node}-policies", node=conn, private_key=out.access_key.private_key,
-            plan=node_plan(topology, node.node),
+            plan=policies_plan(node, host_settings(topology, node.node)),
             opts=pulumi.ResourceOptions(parent=vm, depends_on=[vm.ready, *out.policies[node.node]]),
         )
         nodes.append(conn)

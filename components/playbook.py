@@ -9,7 +9,7 @@
 
 Example::
 
-    PlaybookRun("vm1-policies", node=NodeConnection.of_vm(vm), private_key=access.private_key,
+    PlaybookRun("vm1-policies", node=node_connection(vm), private_key=access.private_key,
                 plan=node_plan(topology, "vm1"))
 """
 
@@ -44,6 +44,7 @@ class RunResult:
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
     reboot_notes: list[str] = field(default_factory=list)
+    unreachable: bool = False
 
 
 def progress(message: str) -> None:
@@ -153,6 +154,7 @@ def _run_in_process(
                     return True
                 msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or "no message"
                 result.failures.append(f"host {host}, task '{task}': {str(msg).strip()}")
+                result.unreachable |= kind == "runner_on_unreachable"
             return True
 
         r = ansible_runner.run(
@@ -214,6 +216,12 @@ class PlaybookRunProvider(dyn.ResourceProvider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         r = run_playbook(props["node"], props["private_key"], _extravars(props, "absent"),
                          playbook=props["playbook"], label=f"{props['name']} (remove): ")
+        if r.unreachable:
+            # The node is gone (deleted by hand, say): nothing left to remove there, and a
+            # destroy must not be blocked by it. Said loudly, in case it is only down.
+            pulumi.log.warn(f"PlaybookRun '{props['name']}': node unreachable, its policies were not removed "
+                            f"from it ({'; '.join(r.failures)})")
+            return
         if not r.ok:
             raise _failed(props["name"], "remove", r)
 

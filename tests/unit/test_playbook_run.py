@@ -28,7 +28,8 @@ def test_apply_failure_names_the_host_and_task() -> None:
     with pytest.raises(RuntimeError) as err:
         PlaybookRunProvider().create(_props())
     msg = str(err.value)
-    assert msg.startswith("PlaybookRun 'vm1-policies' (apply) failed: host vm1, task 'Ensure the node matches its plan'")
+    assert msg.startswith("PlaybookRun 'vm1-policies' (apply) failed: "
+                          "host vm1, task 'Ensure the node matches its plan'"), msg
     assert "Connection refused" in msg or "port 1" in msg, msg
 
 

@@ -98,3 +98,20 @@ def test_what_a_new_plan_no_longer_declares_is_removed() -> None:
     assert gone["files"] == ["/etc/systemd/system/batch.slice"]
     assert [s["unit"] for s in gone["slices"]] == ["batch.slice"]
     assert gone["units"] == gone["apparmor"] == []
+
+
+def test_each_feature_has_its_playbook_and_every_entry_a_feature() -> None:
+    import yaml
+    from ringzero.plan import FEATURES
+
+    selected: dict[str, str] = {}
+    for path in sorted(playbooks_dir().glob("*.yml")):
+        for play in yaml.safe_load(path.read_text()):
+            for task in play["tasks"]:
+                features = task.get("ringzero_node", {}).get("features")
+                if features:
+                    (feature,) = features
+                    selected[feature] = path.name
+    assert sorted(selected) == sorted(FEATURES), selected
+    entries = [*PLAN["files"].values(), *PLAN["apparmor"], *PLAN["slices"], *PLAN["units"], *PLAN["hooks"]]
+    assert {e["feature"] for e in entries} <= {*FEATURES, "confined"}

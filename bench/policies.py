@@ -30,7 +30,7 @@ from ringzero.plan import node_plan  # noqa: E402
 from ringzero.playbook import inventory, ssh_env  # noqa: E402
 from ringzero.spec import from_manifest  # noqa: E402
 
-from tests.e2e.conftest import Guest, Stack, e2e_config  # noqa: E402
+from tests.e2e.conftest import Stack, e2e_config  # noqa: E402
 from tests.engine.conftest import make_project  # noqa: E402
 
 FLOOR_PROGRAM = '''
@@ -58,14 +58,6 @@ def timed(fn: Any) -> float:
     return time.monotonic() - t0
 
 
-def count(guest: Guest, what: str) -> int:
-    cmd = {
-        "ansible": "journalctl -b -q -t ansible-ringzero_node --no-pager | grep -c 'Invoked with' || true",
-        "ssh": "journalctl -b -u ssh -q --no-pager | grep -c 'Accepted publickey' || true",
-    }[what]
-    return int(guest.ssh(cmd))
-
-
 def resource_count(stack: Stack) -> int:
     state = json.loads(stack.project.pulumi("stack", "export").stdout)
     return len(state["deployment"]["resources"])
@@ -76,8 +68,8 @@ def noop_ratio(stack: Stack, tmp: Path) -> dict[str, Any]:
 
     def snapshot() -> dict[str, Any]:
         # SSH logins first: that count includes its own login, not the Ansible count's after it
-        ssh = {"vm1_ssh": count(vm1, "ssh"), "vm2_ssh": count(vm2, "ssh")}
-        return {**ssh, "ansible": [count(vm1, "ansible"), count(vm2, "ansible")]}
+        ssh = {"vm1_ssh": vm1.ssh_logins(), "vm2_ssh": vm2.ssh_logins()}
+        return {**ssh, "ansible": [vm1.ansible_runs(), vm2.ansible_runs()]}
 
     before = snapshot()
     noop = [timed(lambda: stack.project.pulumi("up", "--yes", "--expect-no-changes")) for _ in range(3)]

@@ -49,6 +49,14 @@ class Guest:
         assert res.returncode == 0, f"{self.name}: {command}: {res.stderr}"
         return res.stdout.strip()
 
+    def ssh_logins(self) -> int:
+        """SSH logins since boot (this one's own included: it is logged before it runs)."""
+        return int(self.ssh("journalctl -b -u ssh -q --no-pager | grep -c 'Accepted publickey' || true"))
+
+    def ansible_runs(self) -> int:
+        """ringzero_node module runs since boot: Ansible logs each invocation to the journal."""
+        return int(self.ssh("journalctl -b -q -t ansible-ringzero_node --no-pager | grep -c 'Invoked with' || true"))
+
 
 @dataclass
 class Stack:

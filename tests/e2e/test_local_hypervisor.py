@@ -71,15 +71,6 @@ def _declared_checks(stack: Stack) -> int:
     return len(expectations(from_manifest(json.loads(stack.outputs()["manifest"]))))
 
 
-def _ssh_logins(guest: Guest) -> int:
-    return int(guest.ssh("journalctl -b -u ssh -q --no-pager | grep -c 'Accepted publickey' || true"))
-
-
-def _ansible_runs(guest: Guest) -> int:
-    """Ansible modules log each invocation to the guest's journal."""
-    return int(guest.ssh("journalctl -b -q -t ansible-ringzero_node --no-pager | grep -c 'Invoked with' || true"))
-
-
 def _suite_on_guests(stack: Stack, report: str) -> Any:
     """The compliance suite run standalone against the stack's guests (as `ringzero check` will)."""
     outs = stack.outputs()
@@ -163,13 +154,13 @@ def test_noop_up_changes_nothing(stack: Stack) -> None:
 
 def test_noop_up_runs_no_ansible_and_opens_no_ssh(stack: Stack) -> None:
     vm1, vm2 = stack.guest("vm1"), stack.guest("vm2")
-    runs_before = [_ansible_runs(vm1), _ansible_runs(vm2)]
-    logins_before = _ssh_logins(vm1)
+    runs_before = [vm1.ansible_runs(), vm2.ansible_runs()]
+    logins_before = vm1.ssh_logins()
     stack.project.pulumi("up", "--yes", "--expect-no-changes", timeout=600)
     # vm1 saw no SSH login but this count's own (vm2 does: it is the remote libvirt host,
     # and pulumi-libvirt connects to it over qemu+ssh for every preview and update)
-    assert _ssh_logins(vm1) == logins_before + 1
-    assert [_ansible_runs(vm1), _ansible_runs(vm2)] == runs_before
+    assert vm1.ssh_logins() == logins_before + 1
+    assert [vm1.ansible_runs(), vm2.ansible_runs()] == runs_before
 
 
 def test_drift_shows_in_refresh_and_up_repairs_it(stack: Stack) -> None:

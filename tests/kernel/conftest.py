@@ -9,16 +9,13 @@ removal → negative controls (which break the guest last).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ringzero.compliance import Counts, junit_counts
-from ringzero.paths import compliance_dir
+from ringzero.compliance import Counts, run_suite
 from ringzero.plan import node_plan
 from ringzero.playbook import RunResult, run_playbook
 from ringzero.spec import Topology, to_manifest
@@ -48,20 +45,10 @@ class Node:
         return [p for n in NODES for p in self.guest.ssh(leftovers_script(self.topology, n)).split()]
 
     def suite(self, report_name: str) -> tuple[Counts, dict[str, str]]:
-        """The compliance suite from the checkout against both nodes; (counts, id -> outcome)."""
-        manifest = self.workdir / "manifest.json"
-        manifest.write_text(json.dumps(to_manifest(self.topology)))
-        report = self.workdir / f"{report_name}.xml"
-        hosts = ",".join(f"{n}={self.guest.url}" for n in NODES)
-        res = subprocess.run(
-            [sys.executable, "-m", "pytest", str(compliance_dir()), "-q",
-             "-p", "no:cacheprovider", "--manifest", str(manifest), "--hosts", hosts,
-             "--ssh-identity-file", str(self.guest.key_file), "--known-hosts", str(self.guest.known_hosts),
-             f"--junitxml={report}", "-o", "junit_family=xunit1"],
-            capture_output=True, text=True, timeout=900,
-        )
-        assert report.exists(), f"the suite did not run: {res.stdout[-2000:]}{res.stderr[-2000:]}"
-        counts = junit_counts(str(report))
+        """The compliance suite (as ComplianceCheck runs it) against both nodes; (counts, id -> outcome)."""
+        nodes = [{**self.guest.node, "name": n} for n in NODES]
+        counts = run_suite(json.dumps(to_manifest(self.topology)), nodes, self.guest.private_key,
+                           str(self.workdir / f"{report_name}.xml"))
         return counts, counts.outcomes
 
 

@@ -40,7 +40,7 @@ def _systemd_escape(value: str) -> str:
 
 
 def _autoescape(name: str | None) -> bool:
-    return bool(name) and any(name.endswith(s) for s in (".xml.j2", ".xsl.j2"))  # type: ignore[union-attr]
+    return bool(name) and any(name.endswith(s) for s in (".xml.j2", ".xsl.j2", ".html.j2"))  # type: ignore[union-attr]
 
 
 @functools.cache

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ringzero.plan import node_plan
-from ringzero.render import render_cloud_init, render_domain_xml, render_domain_xslt
+from ringzero.artifacts import artifacts, domain_xml
 from ringzero.spec import BaseImageSpec, HostSpec, Topology, VmSpec
 
 # A fixed host key so that golden files are stable; never a real key.
@@ -32,24 +31,10 @@ def domain_xmls(topology: Topology) -> dict[str, str]:
 
 
 def _domain(vm: VmSpec, host: HostSpec, img: BaseImageSpec) -> str:
-    return render_domain_xml(
-        vm, host, img, disk_path=f"/var/lib/libvirt/images/{vm.name}.qcow2",
-        seed_path=f"/var/lib/libvirt/images/{vm.name}-seed.iso",
-        console_log=f"/var/log/libvirt/qemu/{vm.name}-console.log",
-    )
+    return domain_xml(vm, host, img)
 
 
 def all_artifacts(topology: Topology) -> dict[str, str]:
-    """name -> text for every artifact: domain XML/XSLT, cloud-init, and node files."""
-    out = dict(domain_xmls(topology))
-    for vm in topology.vms:
-        out[f"domain-{vm.name}.xsl"] = render_domain_xslt(vm)
-        ud, md = render_cloud_init(vm, authorized_keys=["ssh-ed25519 AAAA access@test"],
-                                   host_key_private=FAKE_HOST_KEY, host_key_public=FAKE_PUB,
-                                   instance_id=f"ringzero-{vm.name}")
-        out[f"cloud-init-{vm.name}-user-data"] = ud
-        out[f"cloud-init-{vm.name}-meta-data"] = md
-    for node in topology.nodes:
-        for path, file in node_plan(topology, node.node)["files"].items():
-            out[f"{node.node}{path}"] = file["content"]
-    return out
+    """name -> text for every artifact (the library's `artifacts`), with fixed fake keys."""
+    return {**domain_xmls(topology), **artifacts(topology, access_key="ssh-ed25519 AAAA access@test",
+                                                 host_key_private=FAKE_HOST_KEY, host_key_public=FAKE_PUB)}

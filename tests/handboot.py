@@ -58,7 +58,10 @@ class HandGuest:
 
 
 @contextmanager
-def hand_booted(name: str, port: int, workdir: Path, memory_mib: int = 1024) -> Iterator[HandGuest]:
+def hand_booted(name: str, port: int, workdir: Path, memory_mib: int = 1024, cpu: str | None = None,
+                append: str = "") -> Iterator[HandGuest]:
+    """`cpu`: a QEMU CPU model (`max` gives TCG guests AMD SVM, so kvm_amd loads inside them);
+    `append`: extra kernel command line."""
     image = (ROOT / ".image").resolve()
     if not (image / "base.qcow2").exists():
         raise FileNotFoundError(f"no guest image at {image}: run `make setup`")
@@ -85,7 +88,8 @@ def hand_booted(name: str, port: int, workdir: Path, memory_mib: int = 1024) -> 
         "qemu-system-x86_64", "-name", name, "-accel", "tcg", "-m", str(memory_mib), "-smp", "1",
         "-display", "none", "-monitor", "none", "-serial", f"file:{console}", "-no-reboot",
         "-kernel", str(image / "vmlinuz"), "-initrd", str(image / "initrd.img"),
-        "-append", "root=/dev/vda rw console=ttyS0",
+        *(["-cpu", cpu] if cpu else []),
+        "-append", f"root=/dev/vda rw console=ttyS0 {append}".strip(),
         "-drive", f"file={workdir / 'disk.qcow2'},format=qcow2,if=virtio",
         "-drive", f"file={workdir / 'seed.iso'},format=raw,media=cdrom",
         "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22", "-device", "virtio-net-pci,netdev=n0",

@@ -21,11 +21,24 @@ class Check:
     verify: Callable[[Probe], None] = field(compare=False)
     reads: tuple[str, ...] = ()
     title: str = ""
+    impact: str = "high"  # low | medium | high | critical
+    rationale: str = ""
+    requires: tuple[str, ...] = ()  # aspects of the same node that must pass first
+
+    @property
+    def control(self) -> str:
+        """What the check is across nodes (a column of the report): `slice:web.slice::memory.max`,
+        or a baseline control's id."""
+        return self.aspect if self.subject == "baseline" else f"{self.subject}::{self.aspect}"
 
     @property
     def id(self) -> str:
         """Readable test id: `vm1::slice:web.slice::memory.max`."""
         return f"{self.node}::{self.subject}::{self.aspect}"
+
+
+class NotApplicable(Exception):
+    """Raised by `verify` when the check does not apply to the node (the message says why)."""
 
 
 def expect_equal(what: str, expected: str, actual: str | None) -> None:

@@ -2,7 +2,8 @@
 
 Checks declare their reads as keys (`file:/sys/fs/cgroup/web.slice/memory.max`,
 `unit:web.slice`, `proc:ringzero-demo-web.service:status`, `bpftool:` (BPF programs attached
-through perf events, per process), `dpkg:qemu-system-x86`);
+through perf events, per process), `dpkg:qemu-system-x86`, `stat:/dev/kvm` ("660 root kvm"),
+`fstype:/sys/fs/cgroup` ("cgroup2fs"));
 `Probe.fetch` runs them all as one shell script over testinfra's connection, so a node's
 whole suite costs one SSH session plus a few active probes (a denied read, a filtered
 syscall, a traced exec). Example::
@@ -31,6 +32,8 @@ for key in "$@"; do
     proc) unit=${arg%%:*}; f=${arg#*:}; pid=$(systemctl show -p MainPID --value "$unit" 2>/dev/null)
           { [ "${pid:-0}" != 0 ] && cat "/proc/$pid/$f" 2>/dev/null; } || printf '%s' "${sep}missing" ;;
     bpftool) bpftool -j perf 2>&1 ;;
+    stat) stat -c '%a %U %G' -- "$arg" 2>/dev/null || printf '%s' "${sep}missing" ;;
+    fstype) stat -f -c %T -- "$arg" 2>/dev/null || printf '%s' "${sep}missing" ;;
     dpkg) dpkg-query -W -f '${db:Status-Status} ${Version}' "$arg" 2>/dev/null || printf '%s' "${sep}missing" ;;
     shell) sh -c "$arg" 2>&1 ;;
     *) printf '%s' "${sep}unknown" ;;

@@ -1,0 +1,271 @@
+"""`ringzero check`'s engine: checks for many machines, in parallel, one connection each.
+
+Each machine gets the checks of its declaration (a manifest node) and/or of the baselines;
+all their reads are fetched in one batch over one SSH connection (testinfra's backend, an
+SSH ControlMaster for the few active probes), then every check is judged and waivers are
+applied. Example::
+
+    report = run_checks([Endpoint("vm1", "ssh://root@10.0.0.5:22")], plan_for, ssh=SshOptions(...))
+    report.exit_code   # 0 all pass (or waived), 1 a check failed, 2 a machine could not be read
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .base import Check, NotApplicable
+from .hosts import Endpoint
+from .probe import Probe
+from .waivers import Waiver, find
+
+STATUSES = ("pass", "fail", "waived", "error", "n/a", "skipped")
+
+
+@dataclass
+class Outcome:
+    node: str
+    check: Check
+    status: str  # one of STATUSES
+    message: str = ""
+    waiver: Waiver | None = None  # the waiver that matched (active or expired)
+
+    @property
+    def waiver_expired(self) -> bool:
+        return self.waiver is not None and self.status == "fail"
+
+
+@dataclass
+class MachineResult:
+    endpoint: Endpoint
+    outcomes: list[Outcome] = field(default_factory=list)
+    error: str | None = None  # the machine could not be read at all
+    seconds: float = 0.0
+
+
+@dataclass
+class Report:
+    machines: list[MachineResult]
+    baselines: list[str]
+    manifest: str | None
+    started: dt.datetime
+    seconds: float
+    today: dt.date
+    waivers: list[Waiver] = field(default_factory=list)
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        return [o for m in self.machines for o in m.outcomes]
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def score(self) -> float:
+        """Percent of judged checks that pass: waived, n/a and skipped ones are left out."""
+        judged = self.count("pass") + self.count("fail") + self.count("error")
+        return 100.0 * self.count("pass") / judged if judged else 100.0
+
+    @property
+    def controls(self) -> list[tuple[str, Check]]:
+        """The report's columns: each control once, in first-seen order, with a check that has it."""
+        seen: dict[str, Check] = {}
+        for o in self.outcomes:
+            seen.setdefault(o.check.control, o.check)
+        return list(seen.items())
+
+    def cell(self, node: str, control: str) -> Outcome | None:
+        for m in self.machines:
+            if m.endpoint.name == node:
+                return next((o for o in m.outcomes if o.check.control == control), None)
+        return None
+
+    @property
+    def expired_waivers(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.waiver_expired]
+
+    @property
+    def unused_waivers(self) -> list[Waiver]:
+        used = {o.waiver.index for o in self.outcomes if o.waiver is not None}
+        return [w for w in self.waivers if w.index not in used]
+
+    @property
+    def exit_code(self) -> int:
+        if any(m.error for m in self.machines) or self.count("error"):
+            return 2
+        return 1 if self.count("fail") else 0
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    identity_file: str | None = None
+    known_hosts: str | None = None  # None: the user's own known_hosts, host keys still checked
+    timeout_s: int = 20
+
+
+class Progress:
+    """One live line per machine on stderr: redrawn in place on a terminal, a line per change otherwise."""
+
+    def __init__(self, names: list[str], stream: IO[str] | None = None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.names = names
+        self.width = max((len(n) for n in names), default=0)
+        self.lines = {n: "waiting" for n in names}
+        self.tty = self.stream.isatty() and not quiet
+        self.quiet = quiet
+        self.lock = threading.Lock()
+        self.drawn = False
+
+    def set(self, name: str, text: str) -> None:
+        with self.lock:
+            self.lines[name] = text
+            if self.quiet:
+                return
+            if not self.tty:
+                self.stream.write(f"{name:<{self.width}}  {text}\n")
+            else:
+                if self.drawn:
+                    self.stream.write(f"\x1b[{len(self.names)}F")
+                for n in self.names:
+                    self.stream.write(f"\x1b[2K{n:<{self.width}}  {self.lines[n]}\n")
+                self.drawn = True
+            self.stream.flush()
+
+
+def _ssh_config(tmp: Path, ssh: SshOptions) -> str:
+    lines = ["Host *", "  BatchMode yes", "  LogLevel ERROR", f"  ConnectTimeout {ssh.timeout_s}",
+             "  StrictHostKeyChecking yes"]
+    if ssh.known_hosts:
+        lines += [f"  UserKnownHostsFile {Path(ssh.known_hosts).resolve()}", "  GlobalKnownHostsFile /dev/null"]
+    path = tmp / "ssh_config"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def _connect(e: Endpoint, ssh: SshOptions, ssh_config: str, controlpath: str) -> Any:
+    import testinfra
+
+    if e.local:
+        return testinfra.get_host("local://")
+    identity = e.identity_file or ssh.identity_file
+    return testinfra.get_host(e.url, ssh_config=ssh_config, ssh_identity_file=identity, controlpath=controlpath,
+                              timeout=ssh.timeout_s)
+
+
+def _disconnect(controlpath: str) -> None:
+    """Close the machine's SSH master now rather than let it linger for ControlPersist."""
+    if os.path.exists(controlpath):
+        subprocess.run(["ssh", "-o", f"ControlPath={controlpath}", "-O", "exit", "ringzero"],
+                       capture_output=True, timeout=10, check=False)
+
+
+def _connection_error(e: Endpoint, ex: Exception) -> str:
+    """What went wrong reaching `e`, in one line: ssh's own words when ssh failed (exit 255)."""
+    res = ex.args[0] if ex.args and hasattr(ex.args[0], "exit_status") else None
+    if res is not None:  # testinfra raises its CommandResult when ssh itself fails
+        stderr = str(res.stderr)
+        return f"cannot connect over SSH to {e.url}: {' '.join(stderr.split()) or f'ssh exited {res.exit_status}'}"
+    msg = " ".join(str(ex).split()) or type(ex).__name__
+    if "rc=255" in msg:
+        return f"cannot connect over SSH to {e.url}: {msg.split(':', 2)[-1].strip() or 'ssh exited 255'}"
+    return f"reading {e.url} failed: {msg}"
+
+
+def _judge(check: Check, probe: Probe, done: dict[str, str]) -> tuple[str, str]:
+    blocked = [r for r in check.requires if done.get(r) != "pass"]
+    if blocked:
+        return "skipped", f"skipped: requires {', '.join(blocked)}, which did not pass"
+    try:
+        check.verify(probe)
+    except NotApplicable as e:
+        return "n/a", str(e)
+    except AssertionError as e:
+        return "fail", str(e) or "the check failed"
+    except Exception as e:  # a probe that could not run: the check is undecided, not failed
+        return "error", f"{type(e).__name__}: {e}"
+    return "pass", ""
+
+
+def _waive(o: Outcome, waivers: list[Waiver], today: dt.date) -> None:
+    w = find(waivers, o.check.control, o.node)
+    if w is None:
+        return
+    o.waiver = w
+    if o.status != "fail":
+        return
+    if w.expired(today):
+        o.message += f" [waiver #{w.index} expired on {w.expires}: it no longer excuses this failure]"
+    else:
+        o.status = "waived"
+        o.message = f"waived until {w.expires}: {w.reason} (failure: {o.message})"
+
+
+def check_machine(e: Endpoint, checks: list[Check], ssh: SshOptions, progress: Progress, tmp: Path,
+                  ssh_config: str, waivers: list[Waiver], today: dt.date, index: int = 0) -> MachineResult:
+    controlpath = str(tmp / f"cm-{index}")
+    try:
+        return _check_machine(e, checks, ssh, progress, ssh_config, controlpath, waivers, today)
+    finally:
+        _disconnect(controlpath)
+
+
+def _check_machine(e: Endpoint, checks: list[Check], ssh: SshOptions, progress: Progress, ssh_config: str,
+                   controlpath: str, waivers: list[Waiver], today: dt.date) -> MachineResult:
+    result = MachineResult(e)
+    t0 = time.monotonic()
+    reads = sorted({k for c in checks for k in c.reads})
+    progress.set(e.name, f"connecting to {e.url}")
+    try:
+        probe = Probe(_connect(e, ssh, ssh_config, controlpath), e.name)
+        progress.set(e.name, f"reading {len(reads)} values")
+        probe.fetch(reads)
+    except Exception as ex:
+        msg = _connection_error(e, ex)
+        result.error = msg
+        result.outcomes = [Outcome(e.name, c, "error", msg) for c in checks]
+        result.seconds = time.monotonic() - t0
+        progress.set(e.name, f"ERROR {msg.splitlines()[0][:150]}")
+        return result
+    done: dict[str, str] = {}
+    for i, c in enumerate(checks, 1):
+        if i % 5 == 0 or i == len(checks):
+            progress.set(e.name, f"checking {i}/{len(checks)}")
+        status, message = _judge(c, probe, done)
+        done[c.aspect] = status
+        o = Outcome(e.name, c, status, message)
+        _waive(o, waivers, today)
+        result.outcomes.append(o)
+    result.seconds = time.monotonic() - t0
+    n = {s: sum(o.status == s for o in result.outcomes) for s in STATUSES}
+    progress.set(e.name, "done: " + ", ".join(f"{v} {k}" for k, v in n.items() if v) + f" ({result.seconds:.1f} s)")
+    return result
+
+
+def run_checks(endpoints: list[Endpoint], checks_for: Callable[[Endpoint], list[Check]], *,
+               ssh: SshOptions | None = None, waivers: list[Waiver] | None = None, today: dt.date | None = None,
+               baselines: list[str] | None = None, manifest: str | None = None, jobs: int = 8,
+               progress: Progress | None = None) -> Report:
+    ssh = ssh or SshOptions()
+    today = today or dt.date.today()
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.monotonic()
+    progress = progress or Progress([e.name for e in endpoints])
+    with tempfile.TemporaryDirectory(prefix="rz-check-", dir="/tmp") as d:
+        tmp = Path(d)
+        os.chmod(tmp, 0o700)
+        cfg = _ssh_config(tmp, ssh)
+        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(endpoints)))) as pool:
+            futures = [pool.submit(check_machine, e, checks_for(e), ssh, progress, tmp, cfg, waivers or [], today, i)
+                       for i, e in enumerate(endpoints)]
+            machines = [f.result() for f in futures]
+    return Report(machines, baselines or [], manifest, started, time.monotonic() - t0, today, waivers or [])

@@ -1,0 +1,202 @@
+"""The `ringzero` command: check machines against declarations and baselines, print or render
+a declaration.
+
+    ringzero check --hosts ssh://root@10.0.0.5:22,local:// --baseline isolation --html report.html
+    ringzero check --inventory hosts.ini --manifest manifest.json --baseline isolation-hypervisor
+    ringzero check --list-baselines
+    ringzero manifest --stack prod > manifest.json      |  --program __main__.py --config Pulumi.prod.yaml
+    ringzero render --manifest manifest.json --out review/
+
+Exit codes: 0 every check passes (or is waived), 1 a check failed, 2 usage, input or
+connection error (the message names the host or file and what failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .checks import expectations
+from .checks.base import Check
+from .checks.baseline import Baseline, CatalogueError, baseline_checks, load_catalogue, resolve_params
+from .checks.hosts import Endpoint, inventory_endpoints, parse_endpoints
+from .checks.report import html, junit, sarif, summary
+from .checks.run import Progress, Report, SshOptions, run_checks
+from .checks.waivers import WaiverError, load_waivers
+from .declaration import DeclarationError, from_manifest_file, from_program, from_stack
+from .spec import Topology, to_manifest
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ringzero", description="ringzero: hypervisor and kernel isolation as code.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="check machines against a manifest and/or a built-in baseline",
+                       description="Exit 0: all pass or waived; 1: a check failed; "
+                                   "2: usage, input or connection error.")
+    where = c.add_mutually_exclusive_group()
+    where.add_argument("--hosts", help="[NAME=]ssh://user@host:port or [NAME=]local://, comma separated")
+    where.add_argument("--inventory", help="an Ansible inventory (ansible_host, ansible_port, ansible_user, "
+                                           "ansible_ssh_private_key_file, ansible_connection=local)")
+    c.add_argument("--limit", help="with --inventory: an Ansible host pattern")
+    c.add_argument("--manifest", help="the declared policies (JSON, from `ringzero manifest`)")
+    c.add_argument("--baseline", action="append", default=[], help="a built-in baseline (repeatable)")
+    c.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a baseline parameter")
+    c.add_argument("--waivers", help="a waivers file (YAML): control, hosts, reason, expires")
+    c.add_argument("--identity-file", "-i", help="SSH private key (else the agent and ~/.ssh defaults)")
+    c.add_argument("--known-hosts", help="known_hosts with the machines' keys (default: yours; always checked)")
+    c.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+    c.add_argument("--sarif", metavar="FILE", help="write a SARIF 2.1.0 report")
+    c.add_argument("--html", metavar="FILE", help="write a self-contained HTML report (host x control matrix)")
+    c.add_argument("--jobs", type=int, default=8, help="machines checked at once (default 8)")
+    c.add_argument("--timeout", type=int, default=20, help="SSH connect timeout in seconds (default 20)")
+    c.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    c.add_argument("--list-baselines", action="store_true", help="print the built-in baselines, one a line")
+
+    m = sub.add_parser("manifest", help="print the policy manifest of a stack or a program")
+    _declaration_args(m, manifest=False)
+    m.add_argument("--out", help="write it to this file instead of standard output")
+
+    r = sub.add_parser("render", help="write every artifact of a declaration to a directory, for review")
+    _declaration_args(r, manifest=True)
+    r.add_argument("--out", required=True, help="the directory to write (created; existing files are replaced)")
+    return p
+
+
+def _declaration_args(p: argparse.ArgumentParser, manifest: bool) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--stack", help="a deployed stack: its `manifest` output (pulumi CLI on PATH)")
+    src.add_argument("--program", help="a Pulumi program, run under mocks (nothing is created)")
+    if manifest:
+        src.add_argument("--manifest", help="a manifest file")
+    p.add_argument("--config", help="with --program: the Pulumi.<stack>.yaml it reads")
+
+
+def _declaration(args: argparse.Namespace) -> Topology:
+    if getattr(args, "manifest", None):
+        return from_manifest_file(args.manifest)
+    if args.stack:
+        return from_stack(args.stack)
+    return from_program(Path(args.program), Path(args.config) if args.config else None)
+
+
+def _params(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise UsageError(f"--param {item!r}: expected NAME=VALUE")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _nested_declared(topology: Topology, node: str) -> str | None:
+    host = next((h for h in topology.hosts if node in (h.name, h.via_vm)), None)
+    return None if host is None else ("on" if host.nested_virt else "off")
+
+
+def _check(args: argparse.Namespace) -> int:
+    catalogue = load_catalogue()
+    if args.list_baselines:
+        print("\n".join(catalogue.baselines))
+        return EXIT_OK
+    if not args.hosts and not args.inventory:
+        raise UsageError("check: name the machines with --hosts or --inventory")
+    if not args.manifest and not args.baseline:
+        raise UsageError("check: give --manifest M.json and/or --baseline NAME (see --list-baselines)")
+    if args.limit and not args.inventory:
+        raise UsageError("check: --limit goes with --inventory")
+    baselines: list[Baseline] = [catalogue.baseline(b) for b in dict.fromkeys(args.baseline)]
+    given = _params(args.param)
+    params = {b.name: resolve_params(b, {k: v for k, v in given.items() if k in b.params}) for b in baselines}
+    unknown = [k for k in given if not any(k in b.params for b in baselines)]
+    if unknown:
+        raise UsageError(f"--param {unknown[0]}: no selected baseline has it "
+                         f"(parameters: {', '.join(sorted({k for b in baselines for k in b.params})) or 'none'})")
+    topology = from_manifest_file(args.manifest) if args.manifest else None
+    nodes = [n.node for n in topology.nodes] if topology else []
+    try:
+        if args.inventory:
+            endpoints = inventory_endpoints(args.inventory, args.limit)
+        else:
+            endpoints = parse_endpoints(args.hosts, nodes if topology and not baselines else None)
+    except ValueError as e:
+        raise UsageError(f"--{'inventory' if args.inventory else 'hosts'}: {e}") from None
+    if topology and not baselines:
+        strays = [e.name for e in endpoints if e.name not in nodes]
+        if strays:
+            raise UsageError(f"{', '.join(strays)}: not a node of the manifest (declared: {', '.join(nodes)}), "
+                             "and no --baseline to check it against")
+    waivers = load_waivers(args.waivers) if args.waivers else []
+
+    def checks_for(e: Endpoint) -> list[Check]:
+        out: list[Check] = []
+        if topology is not None and e.name in nodes:
+            out += expectations(topology, {e.name})
+        for b in baselines:
+            p = dict(params[b.name])
+            declared = _nested_declared(topology, e.name) if topology else None
+            if declared and "nested" in p and "nested" not in given:
+                p["nested"] = declared
+            out += baseline_checks(e.name, b, p)
+        return out
+
+    progress = Progress([e.name for e in endpoints], quiet=args.quiet)
+    report = run_checks(endpoints, checks_for, ssh=SshOptions(args.identity_file, args.known_hosts, args.timeout),
+                        waivers=waivers, baselines=[b.name for b in baselines], manifest=args.manifest,
+                        jobs=args.jobs, progress=progress)
+    writers: list[tuple[str | None, Callable[[Report], str]]] = [
+        (args.junit, junit), (args.sarif, lambda r: json.dumps(sarif(r), indent=2) + "\n"), (args.html, html)]
+    for path, write in writers:
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(write(report))
+    print(summary(report))
+    for m in report.machines:
+        if m.error:
+            print(f"ringzero: error: {m.endpoint.name}: {m.error}", file=sys.stderr)
+    return report.exit_code
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    text = json.dumps(to_manifest(_declaration(args)), indent=2, sort_keys=True) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .artifacts import artifacts
+
+    files = artifacts(_declaration(args))
+    out = Path(args.out)
+    for name, text in sorted(files.items()):
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    print(f"{len(files)} artifacts in {out}/")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"check": _check, "manifest": _manifest, "render": _render}[args.command](args)
+    except (UsageError, CatalogueError, WaiverError, DeclarationError) as e:
+        print(f"ringzero: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

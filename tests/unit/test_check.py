@@ -1,0 +1,418 @@
+"""`ringzero check` without machines: the catalogue, each control against a probed state, waivers,
+the three reports (SARIF validated against the OASIS schema), the command line's exit codes,
+`ringzero manifest --program` and `ringzero render`. The check tier runs it on real machines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from ringzero.artifacts import artifacts
+from ringzero.checks.baseline import CATALOGUE, CatalogueError, baseline_checks, load_catalogue, parse_catalogue
+from ringzero.checks.hosts import Endpoint, inventory_endpoints, parse_endpoints
+from ringzero.checks.probe import Probe
+from ringzero.checks.report import html, junit, sarif, summary
+from ringzero.checks.run import MachineResult, Outcome, Report, _judge, _waive
+from ringzero.checks.waivers import WaiverError, parse_waivers
+from ringzero.cli import main
+from ringzero.spec import to_manifest
+
+from tests.fixtures import local_topology
+
+ROOT = Path(__file__).resolve().parents[2]
+SARIF_SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+
+# A compliant KVM host as the probe reads it.
+GOOD: dict[str, str | None] = {
+    "fstype:/sys/fs/cgroup": "cgroup2fs",
+    "file:/sys/fs/cgroup/cgroup.controllers": "cpuset cpu io memory hugetlb pids rdma misc",
+    "file:/sys/module/apparmor/parameters/enabled": "Y",
+    "file:/sys/kernel/security/apparmor/profiles": "libvirtd (enforce)\nlsb_release (enforce)",
+    "file:/proc/sys/kernel/seccomp/actions_avail": "kill_process kill_thread trap errno user_notif trace log allow",
+    "file:/proc/sys/kernel/unprivileged_bpf_disabled": "2",
+    "file:/proc/sys/kernel/yama/ptrace_scope": "1",
+    "file:/proc/sys/kernel/unprivileged_userns_clone": "0",
+    "file:/proc/sys/user/max_user_namespaces": "3664",
+    "file:/proc/sys/kernel/apparmor_restrict_unprivileged_userns": None,
+    "stat:/dev/kvm": "660 root kvm",
+    "file:/sys/module/kvm_intel/parameters/nested": None,
+    "file:/sys/module/kvm_amd/parameters/nested": "0",
+    "file:/etc/libvirt/qemu.conf": '#security_driver = "selinux"\nsecurity_driver = "apparmor"\n',
+}
+# Each control's negative control: the reads of a node where exactly that control is broken.
+BROKEN: dict[str, dict[str, str | None]] = {
+    "RZ-CGROUP-1": {"fstype:/sys/fs/cgroup": "tmpfs"},
+    "RZ-CGROUP-2": {"file:/sys/fs/cgroup/cgroup.controllers": "cpuset cpu io memory hugetlb rdma misc"},
+    "RZ-APPARMOR-1": {"file:/sys/module/apparmor/parameters/enabled": "N"},
+    "RZ-APPARMOR-2": {"file:/sys/kernel/security/apparmor/profiles": "libvirtd (enforce)\nlsb_release (complain)"},
+    "RZ-SECCOMP-1": {"file:/proc/sys/kernel/seccomp/actions_avail": None},
+    "RZ-BPF-1": {"file:/proc/sys/kernel/unprivileged_bpf_disabled": "0"},
+    "RZ-PTRACE-1": {"file:/proc/sys/kernel/yama/ptrace_scope": "0"},
+    "RZ-USERNS-1": {"file:/proc/sys/kernel/unprivileged_userns_clone": "1"},
+    "RZ-KVM-1": {"stat:/dev/kvm": "666 root kvm"},
+    "RZ-KVM-2": {"file:/sys/module/kvm_amd/parameters/nested": "1"},
+    "RZ-LIBVIRT-1": {"file:/etc/libvirt/qemu.conf": 'security_driver = "none"\n'},
+}
+
+
+def probe(values: dict[str, str | None]) -> Probe:
+    p = Probe(host=None, name="n1")  # type: ignore[arg-type]
+    p.values = dict(values)
+    return p
+
+
+def judge(values: dict[str, str | None], baseline: str = "isolation", **params: str) -> dict[str, tuple[str, str]]:
+    cat = load_catalogue()
+    b = cat.baseline(baseline)
+    p = {k: v.default for k, v in b.params.items()} | params
+    done: dict[str, str] = {}
+    out: dict[str, tuple[str, str]] = {}
+    for c in baseline_checks("n1", b, p):
+        out[c.aspect] = _judge(c, probe(values), done)
+        done[c.aspect] = out[c.aspect][0]
+    return out
+
+
+def failing(result: dict[str, tuple[str, str]]) -> set[str]:
+    return {k for k, (s, _) in result.items() if s == "fail"}
+
+
+# ---- the catalogue ------------------------------------------------------------------------
+def test_catalogue_controls_are_complete_data() -> None:
+    cat = load_catalogue()
+    assert list(cat.baselines) == ["isolation", "isolation-hypervisor"]
+    assert len(cat.controls) == 11
+    for c in cat.controls.values():
+        assert c.title and c.rationale and c.impact in ("low", "medium", "high", "critical"), c.id
+        assert c.reads(), c.id
+    # every issue topic has its control
+    topics = " ".join(c.title + " " + " ".join(c.reads()) for c in cat.controls.values())
+    for topic in ("cgroup v2", "pids", "AppArmor is enabled", "enforced", "seccomp", "unprivileged_bpf_disabled",
+                  "ptrace_scope", "user namespaces", "/dev/kvm", "nested", "security driver"):
+        assert topic in topics, topic
+
+
+def test_every_control_has_a_negative_control() -> None:
+    assert set(BROKEN) == set(load_catalogue().controls)
+
+
+def test_compliant_node_passes_every_control() -> None:
+    result = judge(GOOD)
+    assert {k: s for k, (s, _) in result.items()} == dict.fromkeys(BROKEN, "pass")
+
+
+@pytest.mark.parametrize("control", sorted(BROKEN))
+def test_a_broken_control_fails_alone(control: str) -> None:
+    result = judge(GOOD | BROKEN[control])
+    assert failing(result) == {control}, result
+    message = result[control][1]
+    assert message and ("expected" in message or "offending" in message or "does not exist" in message), message
+    dependents = {c.id for c in load_catalogue().controls.values() if control in c.requires}
+    assert {k for k, (s, _) in result.items() if s == "skipped"} == dependents
+
+
+def test_messages_say_what_the_node_shows() -> None:
+    r = judge(GOOD | BROKEN["RZ-PTRACE-1"])["RZ-PTRACE-1"][1]
+    assert "/proc/sys/kernel/yama/ptrace_scope is '0', expected at least 1" in r
+    r = judge(GOOD | BROKEN["RZ-APPARMOR-2"])["RZ-APPARMOR-2"][1]
+    assert "lsb_release (complain)" in r and "libvirtd" not in r
+    r = judge(GOOD | BROKEN["RZ-CGROUP-2"])["RZ-CGROUP-2"][1]
+    assert "missing: pids" in r
+
+
+def test_hypervisor_controls_apply_where_the_node_is_one() -> None:
+    guest = GOOD | {"stat:/dev/kvm": None, "file:/sys/module/kvm_amd/parameters/nested": None,
+                    "file:/etc/libvirt/qemu.conf": None}
+    result = judge(guest)
+    assert {k for k, (s, _) in result.items() if s == "n/a"} == {"RZ-KVM-1", "RZ-KVM-2", "RZ-LIBVIRT-1"}
+    assert "does not exist" in result["RZ-KVM-1"][1]
+    # a baseline for hypervisors: the same node fails them instead
+    assert failing(judge(guest, "isolation-hypervisor")) == {"RZ-KVM-1", "RZ-KVM-2", "RZ-LIBVIRT-1"}
+
+
+def test_nested_virtualization_as_declared() -> None:
+    on = GOOD | {"file:/sys/module/kvm_amd/parameters/nested": "1"}
+    assert "RZ-KVM-2" not in failing(judge(on, nested="on"))
+    assert failing(judge(GOOD, nested="on")) == {"RZ-KVM-2"}
+    intel = GOOD | {"file:/sys/module/kvm_amd/parameters/nested": None,
+                    "file:/sys/module/kvm_intel/parameters/nested": "Y"}
+    assert failing(judge(intel)) == {"RZ-KVM-2"} and not failing(judge(intel, nested="on"))
+
+
+def test_userns_any_knob_restricts() -> None:
+    open_ = GOOD | {"file:/proc/sys/kernel/unprivileged_userns_clone": None}
+    assert failing(judge(open_)) == {"RZ-USERNS-1"}
+    assert not failing(judge(open_ | {"file:/proc/sys/user/max_user_namespaces": "0"}))
+    assert not failing(judge(open_ | {"file:/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1"}))
+
+
+def _catalogue() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(CATALOGUE.read_text())
+    return data
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["controls"][0].pop("rationale"), "'rationale' is a required property"),
+    (lambda d: d["controls"][0].update(impact="severe"), "controls/0/impact"),
+    (lambda d: d["controls"][0].update(expect={"read": "file:/x", "equals": "a", "one_of": ["b"]}),
+     "needs exactly one of"),
+    (lambda d: d["controls"][0].update(expect={"read": "file:/x", "matches": "("}), "not a regular expression"),
+    (lambda d: d["controls"][0].update(expect={"read": "file:/x", "equals": "${nope}"}), "${nope} is used"),
+    (lambda d: d["controls"][0].update(requires=["RZ-KVM-1"]), "must be a control declared before it"),
+    (lambda d: d["controls"].append(dict(d["controls"][0])), "declared twice"),
+    (lambda d: d["baselines"]["isolation"].update(controls=["RZ-NOPE-1"]), "unknown controls RZ-NOPE-1"),
+    (lambda d: d["controls"][0]["expect"].update(read="shell:rm -rf /"), "controls/0/expect"),
+])
+def test_catalogue_errors_are_named(change: Any, message: str) -> None:
+    data = _catalogue()
+    change(data)
+    with pytest.raises(CatalogueError, match=re.escape(message)):
+        parse_catalogue(data)
+
+
+# ---- waivers ---------------------------------------------------------------------------------
+TODAY = dt.date(2026, 11, 27)
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"control": "RZ-BPF-1", "hosts": "*", "expires": "2027-01-01"}, "missing reason"),
+    ({"control": "RZ-BPF-1", "hosts": "*", "reason": "legacy tracing agent", "expires": "next year"},
+     "expires='next year'; allowed: a date, YYYY-MM-DD"),
+    ({"control": "RZ-BPF-1", "hosts": [], "reason": "legacy tracing agent", "expires": "2027-01-01"}, "hosts=[]"),
+    ({"control": "RZ-BPF-1", "hosts": "*", "reason": "because", "expires": "2027-01-01"}, "at least 10 characters"),
+    ({"control": "RZ-BPF-1", "hosts": "*", "reason": "legacy tracing agent", "expires": "2027-01-01", "by": "me"},
+     "unknown field(s) by"),
+])
+def test_waiver_errors_name_the_waiver_and_field(entry: dict[str, Any], message: str) -> None:
+    with pytest.raises(WaiverError, match=re.escape("w.yaml: waiver #1: ") + ".*" + re.escape(message)):
+        parse_waivers({"waivers": [entry]}, "w.yaml")
+
+
+def _outcome(control: str, node: str, status: str, message: str = "it fails") -> Outcome:
+    check = next(c for c in baseline_checks(node, load_catalogue().baseline("isolation"), {"nested": "off"})
+                 if c.aspect == control)
+    return Outcome(node, check, status, message)
+
+
+def test_waivers_active_expired_and_patterns() -> None:
+    waivers = parse_waivers({"waivers": [
+        {"control": "RZ-PTRACE-1", "hosts": ["build-*"], "reason": "gdb attaches to builds", "expires": "2026-12-31"},
+        {"control": "RZ-KVM-*", "hosts": "lab1", "reason": "lab machine, shared kvm", "expires": dt.date(2026, 11, 1)},
+    ]})
+    active = _outcome("RZ-PTRACE-1", "build-7", "fail")
+    _waive(active, waivers, TODAY)
+    assert active.status == "waived" and "gdb attaches to builds" in active.message and "it fails" in active.message
+    elsewhere = _outcome("RZ-PTRACE-1", "web-1", "fail")
+    _waive(elsewhere, waivers, TODAY)
+    assert elsewhere.status == "fail" and elsewhere.waiver is None
+    expired = _outcome("RZ-KVM-1", "lab1", "fail")
+    _waive(expired, waivers, TODAY)
+    assert expired.status == "fail" and expired.waiver_expired and "expired on 2026-11-01" in expired.message
+    last_day = _outcome("RZ-PTRACE-1", "build-1", "fail")
+    _waive(last_day, waivers, dt.date(2026, 12, 31))
+    assert last_day.status == "waived"
+    passing = _outcome("RZ-PTRACE-1", "build-2", "pass", "")
+    _waive(passing, waivers, TODAY)
+    assert passing.status == "pass"
+
+
+# ---- reports ------------------------------------------------------------------------------------
+def _report() -> Report:
+    waivers = parse_waivers({"waivers": [
+        {"control": "RZ-PTRACE-1", "hosts": "a", "reason": "gdb attaches to builds", "expires": "2027-01-31"},
+        {"control": "RZ-USERNS-1", "hosts": "a", "reason": "rootless podman, moving", "expires": "2026-01-31"},
+        {"control": "RZ-BPF-1", "hosts": "zzz", "reason": "matches no host at all", "expires": "2027-01-31"},
+    ]})
+    machines = []
+    for name, values in (("a", GOOD | BROKEN["RZ-PTRACE-1"] | BROKEN["RZ-USERNS-1"] | BROKEN["RZ-CGROUP-1"]),
+                         ("b", GOOD | {"stat:/dev/kvm": None})):
+        m = MachineResult(Endpoint(name, f"ssh://root@{name}.example:22"))
+        done: dict[str, str] = {}
+        for c in baseline_checks(name, load_catalogue().baseline("isolation"), {"nested": "off"}):
+            status, message = _judge(c, probe(values), done)
+            done[c.aspect] = status
+            o = Outcome(name, c, status, message)
+            _waive(o, waivers, TODAY)
+            m.outcomes.append(o)
+        machines.append(m)
+    broken = MachineResult(Endpoint("c", "ssh://root@c.example:22"), error="cannot connect over SSH: refused")
+    broken.outcomes = [Outcome("c", o.check, "error", broken.error or "") for o in machines[1].outcomes]
+    machines.append(broken)
+    return Report(machines, ["isolation"], None, dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC), 3.5, TODAY, waivers)
+
+
+def test_report_statuses() -> None:
+    r = _report()
+    a = {o.check.control: o.status for o in r.machines[0].outcomes}
+    assert a["RZ-PTRACE-1"] == "waived" and a["RZ-USERNS-1"] == "fail" and a["RZ-CGROUP-1"] == "fail"
+    assert a["RZ-CGROUP-2"] == "skipped"
+    assert {o.check.control for o in r.expired_waivers} == {"RZ-USERNS-1"}
+    assert [w.control for w in r.unused_waivers] == ["RZ-BPF-1"]
+    assert r.exit_code == 2  # a machine could not be read
+    r.machines.pop()
+    assert r.exit_code == 1
+    text = summary(r)
+    assert "EXPIRED a  RZ-USERNS-1" in text and "waiver #3" in text and re.search(r"score \d+%", text)
+
+
+def test_junit_parses_back() -> None:
+    r = _report()
+    root = ET.fromstring(junit(r))
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert list(suites) == ["a", "b", "c"]
+    a = suites["a"]
+    assert (a.get("tests"), a.get("failures"), a.get("errors"), a.get("skipped")) == ("11", "2", "0", "2")
+    cases = {c.get("name"): c for c in a.iter("testcase")}
+    assert cases["RZ-USERNS-1"].find("failure") is not None
+    assert "expired on 2026-01-31" in (cases["RZ-USERNS-1"].find("failure").get("message") or "")  # type: ignore[union-attr]
+    assert cases["RZ-PTRACE-1"].find("skipped").get("type") == "waived"  # type: ignore[union-attr]
+    assert cases["RZ-BPF-1"].find("failure") is None and cases["RZ-BPF-1"].find("skipped") is None
+    assert suites["c"].get("errors") == "11"
+    assert root.get("tests") == "33"
+
+
+def test_sarif_is_valid_2_1_0() -> None:
+    doc = sarif(_report())
+    jsonschema.Draft4Validator.check_schema(SARIF_SCHEMA)
+    errors = list(jsonschema.Draft4Validator(SARIF_SCHEMA).iter_errors(doc))
+    assert not errors, [e.message for e in errors[:5]]
+    run = doc["runs"][0]
+    rules = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    assert rules == list(BROKEN)
+    by = {(x["properties"]["host"], x["ruleId"]): x for x in run["results"]}
+    assert by[("a", "RZ-USERNS-1")]["kind"] == "fail" and by[("a", "RZ-USERNS-1")]["level"] == "warning"
+    assert by[("a", "RZ-CGROUP-1")]["level"] == "error"
+    assert by[("a", "RZ-PTRACE-1")]["suppressions"][0]["justification"].startswith("gdb attaches to builds")
+    assert by[("b", "RZ-KVM-1")]["kind"] == "notApplicable" and by[("b", "RZ-KVM-1")]["level"] == "none"
+    assert by[("c", "RZ-BPF-1")]["kind"] == "open"
+    assert run["invocations"][0]["executionSuccessful"] is False
+    assert rules[by[("a", "RZ-KVM-1")]["ruleIndex"]] == "RZ-KVM-1"
+    # the schema is not a rubber stamp: a broken document fails it
+    doc["runs"][0]["results"][0]["kind"] = "broken"
+    assert list(jsonschema.Draft4Validator(SARIF_SCHEMA).iter_errors(doc))
+
+
+class _Cells(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[str] = []
+        self.cells: list[tuple[str, str]] = []
+        self.columns: list[str] = []
+        self.external: list[str] = []
+        self.in_matrix = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table":
+            self.in_matrix = a.get("id") == "matrix"
+        if tag in ("script", "link", "img", "iframe") or (a.get("src") or "").startswith("http"):
+            self.external.append(tag)
+        if not self.in_matrix:
+            return
+        if tag == "tr" and a.get("data-host"):
+            self.rows.append(a["data-host"] or "")
+        if tag == "th" and a.get("data-control"):
+            self.columns.append(a["data-control"] or "")
+        if tag == "td":
+            self.cells.append((a.get("data-control") or "", a.get("data-status") or ""))
+
+
+def test_html_matrix_one_row_per_host_one_column_per_control() -> None:
+    page = html(_report())
+    cells = _Cells()
+    cells.feed(page)
+    assert cells.rows == ["a", "b", "c"] and cells.columns == list(BROKEN)
+    assert len(cells.cells) == 33 and not cells.external
+    statuses = [s for _, s in cells.cells]
+    assert statuses.count("fail") == 2 and statuses.count("waived") == 1 and statuses.count("error") == 11
+    assert statuses.count("n/a") == 1 and statuses.count("skipped") == 1
+    assert "waiver expired 2026-01-31" in page and "matches no host at all" in page
+    assert "<script" not in page and '<td class="fail" data-status="fail"' in page
+
+
+# ---- hosts and the command line ---------------------------------------------------------------
+def test_endpoints() -> None:
+    got = parse_endpoints("ssh://root@10.0.0.5:22,db=ssh://ops@db.example:2222,local://")
+    assert [(e.name, e.url) for e in got] == [("10.0.0.5", "ssh://root@10.0.0.5:22"),
+                                              ("db", "ssh://ops@db.example:2222"), ("local", "local://")]
+    assert parse_endpoints("ssh://127.0.0.1:2201", ["vm1"])[0].name == "vm1"
+    with pytest.raises(ValueError, match="not a node of the manifest"):
+        parse_endpoints("x=ssh://127.0.0.1:2201", ["vm1"])
+    with pytest.raises(ValueError, match="named twice"):
+        parse_endpoints("local://,local://")
+    with pytest.raises(ValueError, match="expected"):
+        parse_endpoints("http://example.com")
+
+
+def test_inventory(tmp_path: Path) -> None:
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("[hypervisors]\nkvm1 ansible_host=127.0.0.1 ansible_port=2251 ansible_user=ops "
+                   "ansible_ssh_private_key_file=/keys/kvm1\nkvm2.example\n[me]\nself ansible_connection=local\n")
+    got = inventory_endpoints(str(inv))
+    assert [(e.name, e.url, e.identity_file) for e in got] == [
+        ("kvm1", "ssh://ops@127.0.0.1:2251", "/keys/kvm1"), ("kvm2.example", "ssh://root@kvm2.example:22", None),
+        ("self", "local://", None)]
+    assert [e.name for e in inventory_endpoints(str(inv), "me")] == ["self"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["check", "--baseline", "isolation"], "name the machines with --hosts or --inventory"),
+    (["check", "--hosts", "local://"], "give --manifest M.json and/or --baseline NAME"),
+    (["check", "--hosts", "local://", "--baseline", "cis"], "'cis' is not a built-in baseline; allowed: isolation"),
+    (["check", "--hosts", "local://", "--baseline", "isolation", "--param", "nested=maybe"],
+     "--param nested=maybe: allowed values: on, off"),
+    (["check", "--hosts", "local://", "--baseline", "isolation", "--param", "speed=fast"], "--param speed"),
+    (["check", "--hosts", "ftp://x", "--baseline", "isolation"], "--hosts: 'ftp://x': expected"),
+    (["check", "--hosts", "local://", "--baseline", "isolation", "--waivers", "/nonexistent.yaml"],
+     "/nonexistent.yaml: cannot read"),
+    (["check", "--hosts", "local://", "--manifest", "/nonexistent.json"], "manifest /nonexistent.json: cannot read"),
+    (["render", "--program", "/nonexistent.py", "--out", "/tmp/x"], "no such file"),
+])
+def test_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unreachable_host_exits_2_naming_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    kh = tmp_path / "known_hosts"
+    kh.write_text("")
+    rc = main(["check", "--hosts", "gone=ssh://root@127.0.0.1:1", "--baseline", "isolation", "--quiet",
+               "--known-hosts", str(kh), "--junit", str(tmp_path / "r.xml")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "gone: cannot connect over SSH to ssh://root@127.0.0.1:1" in err and "refused" in err
+    root = ET.parse(tmp_path / "r.xml").getroot()
+    assert root.get("errors") == "11"
+
+
+def test_list_baselines(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--list-baselines"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["isolation", "isolation-hypervisor"]
+
+
+def test_manifest_of_a_program_and_render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "m.json"
+    assert main(["manifest", "--program", str(ROOT / "__main__.py"), "--config", str(ROOT / "Pulumi.local.yaml"),
+                 "--out", str(out)]) == 0
+    got, want = json.loads(out.read_text()), to_manifest(local_topology())
+    for doc in (got, want):  # the program resolves image files beside itself, the fixture under a fake dir
+        for img in doc["images"]:
+            img.update({k: Path(img[k]).name for k in ("source", "kernel", "initrd") if img.get(k)})
+    assert got == want
+    assert main(["render", "--manifest", str(out), "--out", str(tmp_path / "review")]) == 0
+    expected = artifacts(local_topology())
+    written = {str(p.relative_to(tmp_path / "review")): p.read_text()
+               for p in (tmp_path / "review").rglob("*") if p.is_file()}
+    assert written == expected
+    assert "domain-qemu-vm1.xml" in written and "vm1/etc/ringzero/seccomp/no-mkdir.json" in written
+    assert "vm1/etc/systemd/system/ringzero-ebpf-execsnoop.service" in written
+    assert "GENERATED-BY-PULUMI-UP" in written["cloud-init-vm1-user-data"]  # never a real key
+    assert f"{len(expected)} artifacts" in capsys.readouterr().out

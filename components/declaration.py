@@ -50,16 +50,6 @@ def from_stack(stack: str) -> Topology:
         raise DeclarationError(f"stack {stack}: its manifest output is not a ringzero manifest: {e}") from None
 
 
-class _Mocks:
-    """Resources get fake ids and echo their inputs: enough to run a program's declarations."""
-
-    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: Any) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
-
-
 def _config_values(path: Path | None) -> dict[str, str]:
     if path is None:
         return {}
@@ -84,6 +74,15 @@ def from_program(program: Path, config: Path | None = None, stack: str = "review
 
     from . import stack as stack_mod
 
+    class Mocks(pulumi.runtime.Mocks):
+        """Resources get fake ids and echo their inputs: enough to run a program's declarations."""
+
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+            return f"{args.name}-id", dict(args.inputs)
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+            return {}, None
+
     program = program.resolve()
     if not program.is_file():
         raise DeclarationError(f"--program {program}: no such file")
@@ -91,7 +90,7 @@ def from_program(program: Path, config: Path | None = None, stack: str = "review
     pulumi_yaml = program.parent / "Pulumi.yaml"
     if pulumi_yaml.is_file():
         project = str((yaml.safe_load(pulumi_yaml.read_text()) or {}).get("name", project))
-    pulumi.runtime.set_mocks(_Mocks(), project=project, stack=stack, preview=True)  # type: ignore[arg-type]
+    pulumi.runtime.set_mocks(Mocks(), project=project, stack=stack, preview=True)
     pulumi.runtime.set_all_config(_config_values(config))
     stack_mod.DECLARED.clear()
     cwd, path0 = os.getcwd(), list(sys.path)

@@ -6,57 +6,86 @@ Standalone::
         --hosts vm1=ssh://root@127.0.0.1:2201,vm2=ssh://root@127.0.0.1:2202 \
         --ssh-identity-file key --known-hosts known_hosts --junitxml report.xml
 
-Every check comes from the manifest (one parametrised test, ids such as
-`vm1::slice:web.slice::memory.max`); each node is read over one SSH connection, its file
-and unit reads batched into one round trip.
+Every check comes from the manifest and/or a built-in baseline (`--baseline isolation`): one
+parametrised test, ids such as `vm1::slice:web.slice::memory.max` or `vm1::baseline::RZ-BPF-1`;
+each node is read over one SSH connection, its file and unit reads batched into one round
+trip. `ringzero check` runs the same checks without pytest (and adds waivers and reports).
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import testinfra
 from ringzero.checks import Check, Probe, expectations
-from ringzero.checks.hosts import Target, parse_hosts
+from ringzero.checks.baseline import CatalogueError, baseline_checks, load_catalogue, resolve_params
+from ringzero.checks.hosts import Endpoint, parse_endpoints
 from ringzero.spec import SpecError, Topology, from_manifest
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("ringzero", "ringzero compliance")
-    # --hosts (NODE=ssh://user@host:port,…) and --ssh-identity-file are testinfra's own options.
+    # --hosts (NODE=ssh://user@host:port,… or local://) and --ssh-identity-file are testinfra's own options.
     g.addoption("--manifest", help="policy manifest (JSON) with the declared policies")
+    g.addoption("--baseline", action="append", default=[],
+                help="a built-in baseline (see `ringzero check --list-baselines`)")
+    g.addoption("--param", action="append", default=[], help="a baseline parameter NAME=VALUE")
     g.addoption("--known-hosts", default=None, help="known_hosts file with the nodes' host keys (checking stays on)")
 
 
-def _load(config: pytest.Config) -> tuple[Topology, list[Target]]:
+@dataclass
+class Loaded:
+    topology: Topology | None
+    endpoints: list[Endpoint]
+    checks: list[Check]
+
+
+def _load(config: pytest.Config) -> Loaded:
     cached = getattr(config, "_ringzero", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    path = config.getoption("--manifest")
-    if not path:
-        raise pytest.UsageError("ringzero compliance: --manifest M.json is required")
+    path, names = config.getoption("--manifest"), config.getoption("--baseline")
+    if not path and not names:
+        raise pytest.UsageError("ringzero compliance: --manifest M.json and/or --baseline NAME is required")
+    topology = None
+    if path:
+        try:
+            topology = from_manifest(json.loads(Path(path).read_text()))
+        except (OSError, ValueError, SpecError) as e:
+            raise pytest.UsageError(f"ringzero compliance: manifest {path}: {e}") from None
+    nodes = [n.node for n in topology.nodes] if topology else []
     try:
-        topology = from_manifest(json.loads(Path(path).read_text()))
-    except (OSError, ValueError, SpecError) as e:
-        raise pytest.UsageError(f"ringzero compliance: manifest {path}: {e}") from None
-    try:
-        targets = parse_hosts(config.getoption("--hosts") or "", [n.node for n in topology.nodes])
-    except ValueError as e:
-        raise pytest.UsageError(f"ringzero compliance: --hosts {e}") from None
-    if not targets:
+        endpoints = parse_endpoints(config.getoption("--hosts") or "", nodes if topology and not names else None)
+        catalogue = load_catalogue()
+        baselines = [catalogue.baseline(n) for n in dict.fromkeys(names)]
+        bad = [p for p in config.getoption("--param") if "=" not in p]
+        if bad:
+            raise ValueError(f"--param {bad[0]!r}: expected NAME=VALUE")
+        given = dict(p.split("=", 1) for p in config.getoption("--param"))
+        params = {b.name: resolve_params(b, {k: v for k, v in given.items() if k in b.params}) for b in baselines}
+    except (ValueError, CatalogueError) as e:
+        raise pytest.UsageError(f"ringzero compliance: {e}") from None
+    if not endpoints:
         raise pytest.UsageError("ringzero compliance: --hosts names no node to check")
-    config._ringzero = (topology, targets)  # type: ignore[attr-defined]
-    return topology, targets
+    checks: list[Check] = []
+    for e in endpoints:
+        if topology is not None and e.name in nodes:
+            checks += expectations(topology, {e.name})
+        for b in baselines:
+            checks += baseline_checks(e.name, b, params[b.name])
+    loaded = Loaded(topology, endpoints, checks)
+    config._ringzero = loaded  # type: ignore[attr-defined]
+    return loaded
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "check" in metafunc.fixturenames:
-        topology, targets = _load(metafunc.config)
-        checks = expectations(topology, {t.node for t in targets})
+        checks = _load(metafunc.config).checks
         metafunc.parametrize("check", checks, ids=[c.id for c in checks])
 
 
@@ -74,9 +103,9 @@ def _ssh_config(tmp: Path, known_hosts: str | None) -> str:
 def probes(request: pytest.FixtureRequest) -> Any:
     """node -> Probe, each created on first use with all of that node's reads in one batch."""
     config = request.config
-    topology, targets = _load(config)
-    by_node = {t.node: t for t in targets}
-    all_checks = expectations(topology, set(by_node))
+    loaded = _load(config)
+    by_node = {e.name: e for e in loaded.endpoints}
+    all_checks = loaded.checks
     tmp = Path(tempfile.mkdtemp(prefix="ringzero-compliance-"))
     ssh_config = _ssh_config(tmp, config.getoption("--known-hosts"))
     identity = config.getoption("--ssh-identity-file")
@@ -84,9 +113,9 @@ def probes(request: pytest.FixtureRequest) -> Any:
 
     def get(node: str) -> Probe:
         if node not in made:
-            t = by_node[node]
-            host = testinfra.get_host(
-                t.url, ssh_config=ssh_config, ssh_identity_file=identity,
+            e = by_node[node]
+            host = testinfra.get_host("local://") if e.local else testinfra.get_host(
+                e.url, ssh_config=ssh_config, ssh_identity_file=identity,
                 controlpath=str(tmp / f"cm-{node}"),
             )
             probe = Probe(host, node)
@@ -105,3 +134,8 @@ def node(check: Check, probes: Any, record_property: Any) -> Probe:
     record_property("expectation", check.title)
     probe: Probe = probes(check.node)
     return probe
+
+
+@pytest.fixture(scope="session")
+def all_checks(request: pytest.FixtureRequest) -> list[Check]:
+    return _load(request.config).checks

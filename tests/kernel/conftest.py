@@ -9,6 +9,9 @@ removal → negative controls (which break the guest last).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +46,21 @@ class Node:
 
     def leftovers(self) -> list[str]:
         return [p for n in NODES for p in self.guest.ssh(leftovers_script(self.topology, n)).split()]
+
+    def check_cli(self, report_name: str) -> tuple[int, dict[str, str], str]:
+        """`ringzero check --manifest` against both nodes: (exit code, check id -> status, output)."""
+        manifest, junit = self.workdir / "manifest.json", self.workdir / f"{report_name}-cli.xml"
+        manifest.write_text(json.dumps(to_manifest(self.topology)))
+        hosts = ",".join(f"{n}={self.guest.url}" for n in NODES)
+        res = subprocess.run(
+            [sys.executable, "-m", "ringzero.cli", "check", "--manifest", str(manifest), "--hosts", hosts,
+             "-i", str(self.guest.key_file), "--known-hosts", str(self.guest.known_hosts), "--junit", str(junit)],
+            capture_output=True, text=True, timeout=600)
+        out: dict[str, str] = {}
+        for case in ET.parse(junit).getroot().iter("testcase"):
+            status = next((t for t in ("failure", "error", "skipped") if case.find(t) is not None), "passed")
+            out[f"{case.get('classname')}::{case.get('name')}"] = status
+        return res.returncode, out, res.stdout + res.stderr
 
     def suite(self, report_name: str) -> tuple[Counts, dict[str, str]]:
         """The compliance suite (as ComplianceCheck runs it) against both nodes; (counts, id -> outcome)."""

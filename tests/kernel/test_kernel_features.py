@@ -46,6 +46,13 @@ def test_compliance_suite_passes_every_declared_check(node: Node) -> None:
     assert counts.passed == len(_ids(node)) >= 30
 
 
+def test_ringzero_check_with_the_manifest_agrees_with_the_suite(node: Node) -> None:
+    """The console command judges the declared checks as the testinfra suite does."""
+    rc, results, out = node.check_cli("green")
+    assert set(results) == _ids(node), out
+    assert rc == 0 and set(results.values()) == {"passed"}, out
+
+
 def test_drift_is_reported_then_repaired(node: Node) -> None:
     node.guest.ssh("apparmor_parser -R /etc/apparmor.d/ringzero-demo-enforce && "
                    "systemctl set-property web.slice MemoryMax=1G")
@@ -55,6 +62,8 @@ def test_drift_is_reported_then_repaired(node: Node) -> None:
     # check mode changed nothing: the suite sees exactly the drift
     _, results = node.suite("drifted")
     assert {k for k, v in results.items() if v != "passed"} == DRIFTED
+    rc, cli_results, out = node.check_cli("drifted")
+    assert rc == 1 and {k for k, v in cli_results.items() if v != "passed"} == DRIFTED, out
     assert node.apply("vm1").changed == 1
     counts, _ = node.suite("repaired")
     assert counts.failed == counts.errors == 0, counts.failures

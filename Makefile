@@ -24,7 +24,7 @@ PYTEST := $(VENV)/bin/pytest
 
 help:
 	@echo "make setup    install packages, venv, build the Pulumi toolchain and guest image (cached)"
-	@echo "make test     lint, unit, validate, engine tiers (fast first)"
+	@echo "make test     lint, unit, validate, package, engine, check, kernel, e2e tiers (fast first)"
 	@echo "make preview | up | destroy   the reference stack (STACK=$(STACK)) with the local engine"
 	@echo 'eval "$$(make -s env)"   put the toolchain and offline Pulumi settings in your shell'
 

@@ -19,9 +19,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .checks import expectations
+from .checks import machine_checks
 from .checks.base import Check
-from .checks.baseline import Baseline, CatalogueError, baseline_checks, load_catalogue, resolve_params
+from .checks.baseline import Baseline, CatalogueError, load_catalogue, resolve_all
 from .checks.hosts import Endpoint, inventory_endpoints, parse_endpoints
 from .checks.report import html, junit, sarif, summary
 from .checks.run import Progress, Report, SshOptions, run_checks
@@ -99,11 +99,6 @@ def _params(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _nested_declared(topology: Topology, node: str) -> str | None:
-    host = next((h for h in topology.hosts if node in (h.name, h.via_vm)), None)
-    return None if host is None else ("on" if host.nested_virt else "off")
-
-
 def _check(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
     if args.list_baselines:
@@ -117,11 +112,7 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError("check: --limit goes with --inventory")
     baselines: list[Baseline] = [catalogue.baseline(b) for b in dict.fromkeys(args.baseline)]
     given = _params(args.param)
-    params = {b.name: resolve_params(b, {k: v for k, v in given.items() if k in b.params}) for b in baselines}
-    unknown = [k for k in given if not any(k in b.params for b in baselines)]
-    if unknown:
-        raise UsageError(f"--param {unknown[0]}: no selected baseline has it "
-                         f"(parameters: {', '.join(sorted({k for b in baselines for k in b.params})) or 'none'})")
+    params = resolve_all(baselines, given)
     topology = from_manifest_file(args.manifest) if args.manifest else None
     nodes = [n.node for n in topology.nodes] if topology else []
     try:
@@ -139,16 +130,7 @@ def _check(args: argparse.Namespace) -> int:
     waivers = load_waivers(args.waivers) if args.waivers else []
 
     def checks_for(e: Endpoint) -> list[Check]:
-        out: list[Check] = []
-        if topology is not None and e.name in nodes:
-            out += expectations(topology, {e.name})
-        for b in baselines:
-            p = dict(params[b.name])
-            declared = _nested_declared(topology, e.name) if topology else None
-            if declared and "nested" in p and "nested" not in given:
-                p["nested"] = declared
-            out += baseline_checks(e.name, b, p)
-        return out
+        return machine_checks(e.name, topology, baselines, params, given)
 
     progress = Progress([e.name for e in endpoints], quiet=args.quiet)
     report = run_checks(endpoints, checks_for, ssh=SshOptions(args.identity_file, args.known_hosts, args.timeout),

@@ -56,6 +56,10 @@ class HandGuest:
         assert res.returncode == 0, f"{self.name}: {command}: rc={res.returncode} {res.stderr}"
         return res.stdout.strip()
 
+    def ssh_logins(self) -> int:
+        """SSH logins since boot, this one's own included (sshd logs it before running the command)."""
+        return int(self.ssh("journalctl -b -u ssh -q --no-pager | grep -c 'Accepted publickey' || true"))
+
 
 @contextmanager
 def hand_booted(name: str, port: int, workdir: Path, memory_mib: int = 1024, cpu: str | None = None,

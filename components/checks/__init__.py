@@ -11,9 +11,10 @@ from ..plan import host_settings
 from ..spec import Topology
 from . import apparmor, bpf, cgroup, hostprep, seccomp, services
 from .base import Check
+from .baseline import Baseline, baseline_checks
 from .probe import Probe
 
-__all__ = ["Check", "Probe", "expectations"]
+__all__ = ["Check", "Probe", "expectations", "machine_checks"]
 
 
 def expectations(topology: Topology, nodes: set[str] | None = None) -> list[Check]:
@@ -36,4 +37,21 @@ def expectations(topology: Topology, nodes: set[str] | None = None) -> list[Chec
             out += hostprep.kvm_checks(n, host_settings(topology, n))
         elif pol.host_prep == "xen":
             out += hostprep.xen_checks(n, host_settings(topology, n))
+    return out
+
+
+def machine_checks(node: str, topology: Topology | None, baselines: list[Baseline],
+                   params: dict[str, dict[str, str]], given: dict[str, str] | None = None) -> list[Check]:
+    """Every check for one machine: its declared ones when the manifest has that node, then each
+    baseline's controls with `params[baseline]` (RZ-KVM-2's `nested` follows the declared host
+    of a manifest node, unless it was given explicitly)."""
+    out: list[Check] = []
+    if topology is not None and any(n.node == node for n in topology.nodes):
+        out += expectations(topology, {node})
+    host = next((h for h in topology.hosts if node in (h.name, h.via_vm)), None) if topology else None
+    for b in baselines:
+        p = dict(params[b.name])
+        if host is not None and "nested" in p and "nested" not in (given or {}):
+            p["nested"] = "on" if host.nested_virt else "off"
+        out += baseline_checks(node, b, p)
     return out

@@ -160,6 +160,15 @@ def resolve_params(baseline: Baseline, given: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def resolve_all(baselines: list[Baseline], given: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each baseline's parameters (`resolve_params`); a parameter no selected baseline has is an error."""
+    unknown = [k for k in given if not any(k in b.params for b in baselines)]
+    if unknown:
+        known = ", ".join(sorted({k for b in baselines for k in b.params})) or "none"
+        raise CatalogueError(f"--param {unknown[0]}: no selected baseline has it (parameters: {known})")
+    return {b.name: resolve_params(b, {k: v for k, v in given.items() if k in b.params}) for b in baselines}
+
+
 # ---- evaluation ----------------------------------------------------------------------------
 def _label(key: str) -> str:
     kind, _, path = key.partition(":")

@@ -18,9 +18,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
@@ -84,11 +85,13 @@ class Report:
             seen.setdefault(o.check.control, o.check)
         return list(seen.items())
 
+    @cached_property
+    def _cells(self) -> dict[tuple[str, str], Outcome]:
+        return {(o.node, o.check.control): o for o in self.outcomes}
+
     def cell(self, node: str, control: str) -> Outcome | None:
-        for m in self.machines:
-            if m.endpoint.name == node:
-                return next((o for o in m.outcomes if o.check.control == control), None)
-        return None
+        """The outcome of `control` on `node` (None: not checked there)."""
+        return self._cells.get((node, control))
 
     @property
     def expired_waivers(self) -> list[Outcome]:
@@ -181,19 +184,28 @@ def _connection_error(e: Endpoint, ex: Exception) -> str:
     return f"reading {e.url} failed: {msg}"
 
 
-def _judge(check: Check, probe: Probe, done: dict[str, str]) -> tuple[str, str]:
-    blocked = [r for r in check.requires if done.get(r) != "pass"]
+def judge(check: Check, probe: Probe, siblings: Mapping[str, Check],
+          memo: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    """(status, message) of `check` on the probed node: pass, fail, n/a, error, or skipped
+    while a control it `requires` (among `siblings`, the node's checks by aspect) does not pass.
+    `memo` keeps the node's verdicts, so a prerequisite is judged once."""
+    if check.aspect in memo:
+        return memo[check.aspect]
+    blocked = [r for r in check.requires if judge(siblings[r], probe, siblings, memo)[0] != "pass"]
     if blocked:
-        return "skipped", f"skipped: requires {', '.join(blocked)}, which did not pass"
-    try:
-        check.verify(probe)
-    except NotApplicable as e:
-        return "n/a", str(e)
-    except AssertionError as e:
-        return "fail", str(e) or "the check failed"
-    except Exception as e:  # a probe that could not run: the check is undecided, not failed
-        return "error", f"{type(e).__name__}: {e}"
-    return "pass", ""
+        result = ("skipped", f"skipped: requires {', '.join(blocked)}, which did not pass")
+    else:
+        try:
+            check.verify(probe)
+            result = ("pass", "")
+        except NotApplicable as e:
+            result = ("n/a", str(e))
+        except AssertionError as e:
+            result = ("fail", str(e) or "the check failed")
+        except Exception as e:  # a probe that could not run: the check is undecided, not failed
+            result = ("error", f"{type(e).__name__}: {e}")
+    memo[check.aspect] = result
+    return result
 
 
 def _waive(o: Outcome, waivers: list[Waiver], today: dt.date) -> None:
@@ -236,12 +248,12 @@ def _check_machine(e: Endpoint, checks: list[Check], ssh: SshOptions, progress: 
         result.seconds = time.monotonic() - t0
         progress.set(e.name, f"ERROR {msg.splitlines()[0][:150]}")
         return result
-    done: dict[str, str] = {}
+    siblings = {c.aspect: c for c in checks}
+    memo: dict[str, tuple[str, str]] = {}
     for i, c in enumerate(checks, 1):
         if i % 5 == 0 or i == len(checks):
             progress.set(e.name, f"checking {i}/{len(checks)}")
-        status, message = _judge(c, probe, done)
-        done[c.aspect] = status
+        status, message = judge(c, probe, siblings, memo)
         o = Outcome(e.name, c, status, message)
         _waive(o, waivers, today)
         result.outcomes.append(o)

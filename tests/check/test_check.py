@@ -123,7 +123,10 @@ def _check_good(cli: Cli, fleet: Fleet, junit: Path, *extra: str) -> tuple[int, 
 
 
 def test_hardened_guest_passes_every_control(cli: Cli, fleet: Fleet, tmp_path: Path) -> None:
+    logins = fleet.guests["good"].ssh_logins()
     rc, got, out = _check_good(cli, fleet, tmp_path / "good.xml", "--sarif", tmp_path / "good.sarif")
+    # one SSH connection for the whole check (the second login is this count's own)
+    assert fleet.guests["good"].ssh_logins() == logins + 2
     assert got == dict.fromkeys(CONTROLS, "pass"), out
     assert rc == 0 and "score 100% (11/11 judged checks pass)" in out
     doc = json.loads((tmp_path / "good.sarif").read_text())

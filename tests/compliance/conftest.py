@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 import testinfra
-from ringzero.checks import Check, Probe, expectations
-from ringzero.checks.baseline import CatalogueError, baseline_checks, load_catalogue, resolve_params
+from ringzero.checks import Check, Probe, machine_checks
+from ringzero.checks.baseline import CatalogueError, load_catalogue, resolve_all
 from ringzero.checks.hosts import Endpoint, parse_endpoints
 from ringzero.spec import SpecError, Topology, from_manifest
 
@@ -67,17 +67,12 @@ def _load(config: pytest.Config) -> Loaded:
         if bad:
             raise ValueError(f"--param {bad[0]!r}: expected NAME=VALUE")
         given = dict(p.split("=", 1) for p in config.getoption("--param"))
-        params = {b.name: resolve_params(b, {k: v for k, v in given.items() if k in b.params}) for b in baselines}
+        params = resolve_all(baselines, given)
     except (ValueError, CatalogueError) as e:
         raise pytest.UsageError(f"ringzero compliance: {e}") from None
     if not endpoints:
         raise pytest.UsageError("ringzero compliance: --hosts names no node to check")
-    checks: list[Check] = []
-    for e in endpoints:
-        if topology is not None and e.name in nodes:
-            checks += expectations(topology, {e.name})
-        for b in baselines:
-            checks += baseline_checks(e.name, b, params[b.name])
+    checks = [c for e in endpoints for c in machine_checks(e.name, topology, baselines, params, given)]
     loaded = Loaded(topology, endpoints, checks)
     config._ringzero = loaded  # type: ignore[attr-defined]
     return loaded
@@ -137,5 +132,9 @@ def node(check: Check, probes: Any, record_property: Any) -> Probe:
 
 
 @pytest.fixture(scope="session")
-def all_checks(request: pytest.FixtureRequest) -> list[Check]:
-    return _load(request.config).checks
+def verdicts(request: pytest.FixtureRequest) -> Any:
+    """node -> (its checks by aspect, its verdicts so far): how `ringzero.checks.run.judge` sees a node."""
+    by_node: dict[str, tuple[dict[str, Check], dict[str, tuple[str, str]]]] = {}
+    for c in _load(request.config).checks:
+        by_node.setdefault(c.node, ({}, {}))[0][c.aspect] = c
+    return by_node

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -72,7 +74,7 @@ def _declared_checks(stack: Stack) -> int:
 
 
 def _suite_on_guests(stack: Stack, report: str) -> Any:
-    """The compliance suite run standalone against the stack's guests (as `ringzero check` will)."""
+    """The compliance suite (pytest) run standalone against the stack's guests."""
     outs = stack.outputs()
     nodes = [{"name": n, "host": "127.0.0.1", "port": outs["vms"][n]["ssh_port"], "user": "root",
               "known_hosts": outs["vms"][n]["known_hosts"]} for n in ("vm1", "vm2")]
@@ -115,6 +117,25 @@ def test_up_applied_the_policies_and_compliance_is_green(stack: Stack) -> None:
     vm1 = stack.guest("vm1")
     assert vm1.ssh("cat /sys/fs/cgroup/web.slice/memory.max") == "536870912"
     assert "ringzero-demo-enforce (enforce)" in vm1.ssh("cat /sys/kernel/security/apparmor/profiles")
+
+
+def test_ringzero_manifest_of_the_stack_then_check_from_it(stack: Stack) -> None:
+    """`ringzero manifest --stack` reads the deployed stack; `ringzero check` proves it with no stack."""
+    cli = [sys.executable, "-m", "ringzero.cli"]
+    res = subprocess.run([*cli, "manifest", "--stack", stack.project.stack], cwd=stack.project.dir,
+                         env=stack.project.env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    outs = stack.outputs()
+    assert json.loads(res.stdout) == json.loads(outs["manifest"])
+    manifest = stack.workdir / "from-stack.json"
+    manifest.write_text(res.stdout)
+    vm1 = stack.guest("vm1")
+    hosts = ",".join(f"{n}=ssh://root@127.0.0.1:{outs['vms'][n]['ssh_port']}" for n in ("vm1", "vm2"))
+    res = subprocess.run([*cli, "check", "--manifest", str(manifest), "--hosts", hosts, "-i", str(vm1.key_file),
+                          "--known-hosts", str(vm1.known_hosts), "-q"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    n = _declared_checks(stack)
+    assert f"score 100% ({n}/{n} judged checks pass) on 2 host(s)" in res.stdout, res.stdout
 
 
 @pytest.mark.parametrize("name", ["vm1", "vm2"])

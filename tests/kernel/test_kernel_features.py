@@ -47,8 +47,12 @@ def test_compliance_suite_passes_every_declared_check(node: Node) -> None:
 
 
 def test_ringzero_check_with_the_manifest_agrees_with_the_suite(node: Node) -> None:
-    """The console command judges the declared checks as the testinfra suite does."""
+    """The console command judges the declared checks as the testinfra suite does, over one SSH
+    connection per node (its active probes ride that connection's ControlMaster)."""
+    logins = node.guest.ssh_logins()
     rc, results, out = node.check_cli("green")
+    # vm1 and vm2 are both this guest: two connections, and the count's own login
+    assert node.guest.ssh_logins() == logins + 3
     assert set(results) == _ids(node), out
     assert rc == 0 and set(results.values()) == {"passed"}, out
 

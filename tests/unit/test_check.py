@@ -20,7 +20,8 @@ from ringzero.checks.baseline import CATALOGUE, CatalogueError, baseline_checks,
 from ringzero.checks.hosts import Endpoint, inventory_endpoints, parse_endpoints
 from ringzero.checks.probe import Probe
 from ringzero.checks.report import html, junit, sarif, summary
-from ringzero.checks.run import MachineResult, Outcome, Report, _judge, _waive
+from ringzero.checks.run import MachineResult, Outcome, Report, _waive
+from ringzero.checks.run import judge as judge_check
 from ringzero.checks.waivers import WaiverError, parse_waivers
 from ringzero.cli import main
 from ringzero.spec import to_manifest
@@ -73,12 +74,10 @@ def judge(values: dict[str, str | None], baseline: str = "isolation", **params: 
     cat = load_catalogue()
     b = cat.baseline(baseline)
     p = {k: v.default for k, v in b.params.items()} | params
-    done: dict[str, str] = {}
-    out: dict[str, tuple[str, str]] = {}
-    for c in baseline_checks("n1", b, p):
-        out[c.aspect] = _judge(c, probe(values), done)
-        done[c.aspect] = out[c.aspect][0]
-    return out
+    checks = baseline_checks("n1", b, p)
+    node, memo = probe(values), {}
+    siblings = {c.aspect: c for c in checks}
+    return {c.aspect: judge_check(c, node, siblings, memo) for c in checks}
 
 
 def failing(result: dict[str, tuple[str, str]]) -> set[str]:
@@ -235,10 +234,10 @@ def _report() -> Report:
     for name, values in (("a", GOOD | BROKEN["RZ-PTRACE-1"] | BROKEN["RZ-USERNS-1"] | BROKEN["RZ-CGROUP-1"]),
                          ("b", GOOD | {"stat:/dev/kvm": None})):
         m = MachineResult(Endpoint(name, f"ssh://root@{name}.example:22"))
-        done: dict[str, str] = {}
-        for c in baseline_checks(name, load_catalogue().baseline("isolation"), {"nested": "off"}):
-            status, message = _judge(c, probe(values), done)
-            done[c.aspect] = status
+        checks = baseline_checks(name, load_catalogue().baseline("isolation"), {"nested": "off"})
+        node, memo, siblings = probe(values), {}, {c.aspect: c for c in checks}
+        for c in checks:
+            status, message = judge_check(c, node, siblings, memo)
             o = Outcome(name, c, status, message)
             _waive(o, waivers, TODAY)
             m.outcomes.append(o)
@@ -416,3 +415,31 @@ def test_manifest_of_a_program_and_render(tmp_path: Path, capsys: pytest.Capture
     assert "vm1/etc/systemd/system/ringzero-ebpf-execsnoop.service" in written
     assert "GENERATED-BY-PULUMI-UP" in written["cloud-init-vm1-user-data"]  # never a real key
     assert f"{len(expected)} artifacts" in capsys.readouterr().out
+
+
+class _Tty:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_one_live_line_per_host() -> None:
+    from ringzero.checks.run import Progress
+
+    tty = _Tty()
+    p = Progress(["vm1", "db"], stream=tty)  # type: ignore[arg-type]
+    p.set("vm1", "connecting")
+    p.set("db", "reading 14 values")
+    p.set("vm1", "done: 11 pass")
+    frames = tty.text.split("\x1b[2F")  # each redraw moves up over the two lines it drew
+    assert len(frames) == 3
+    assert frames[-1] == "\x1b[2Kvm1  done: 11 pass\n\x1b[2Kdb   reading 14 values\n"

@@ -23,7 +23,7 @@ class Check:
     title: str = ""
     impact: str = "high"  # low | medium | high | critical
     rationale: str = ""
-    requires: tuple[str, ...] = ()  # aspects of the same node that must pass first
+    requires: tuple[str, ...] = ()  # controls of the same node that must pass first
 
     @property
     def control(self) -> str:

@@ -187,10 +187,11 @@ def _connection_error(e: Endpoint, ex: Exception) -> str:
 def judge(check: Check, probe: Probe, siblings: Mapping[str, Check],
           memo: dict[str, tuple[str, str]]) -> tuple[str, str]:
     """(status, message) of `check` on the probed node: pass, fail, n/a, error, or skipped
-    while a control it `requires` (among `siblings`, the node's checks by aspect) does not pass.
-    `memo` keeps the node's verdicts, so a prerequisite is judged once."""
-    if check.aspect in memo:
-        return memo[check.aspect]
+    while a control it `requires` (among `siblings`, the node's checks by `control`) does not
+    pass. `memo` keeps the node's verdicts by control, so a prerequisite is judged once.
+    (By control, not aspect: `memory.max` is an aspect of every slice.)"""
+    if check.control in memo:
+        return memo[check.control]
     blocked = [r for r in check.requires if judge(siblings[r], probe, siblings, memo)[0] != "pass"]
     if blocked:
         result = ("skipped", f"skipped: requires {', '.join(blocked)}, which did not pass")
@@ -204,7 +205,7 @@ def judge(check: Check, probe: Probe, siblings: Mapping[str, Check],
             result = ("fail", str(e) or "the check failed")
         except Exception as e:  # a probe that could not run: the check is undecided, not failed
             result = ("error", f"{type(e).__name__}: {e}")
-    memo[check.aspect] = result
+    memo[check.control] = result
     return result
 
 
@@ -248,7 +249,7 @@ def _check_machine(e: Endpoint, checks: list[Check], ssh: SshOptions, progress: 
         result.seconds = time.monotonic() - t0
         progress.set(e.name, f"ERROR {msg.splitlines()[0][:150]}")
         return result
-    siblings = {c.aspect: c for c in checks}
+    siblings = {c.control: c for c in checks}
     memo: dict[str, tuple[str, str]] = {}
     for i, c in enumerate(checks, 1):
         if i % 5 == 0 or i == len(checks):

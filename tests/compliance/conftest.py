@@ -133,8 +133,8 @@ def node(check: Check, probes: Any, record_property: Any) -> Probe:
 
 @pytest.fixture(scope="session")
 def verdicts(request: pytest.FixtureRequest) -> Any:
-    """node -> (its checks by aspect, its verdicts so far): how `ringzero.checks.run.judge` sees a node."""
+    """node -> (its checks by control, its verdicts so far): how `ringzero.checks.run.judge` sees a node."""
     by_node: dict[str, tuple[dict[str, Check], dict[str, tuple[str, str]]]] = {}
     for c in _load(request.config).checks:
-        by_node.setdefault(c.node, ({}, {}))[0][c.aspect] = c
+        by_node.setdefault(c.node, ({}, {}))[0][c.control] = c
     return by_node

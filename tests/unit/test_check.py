@@ -76,7 +76,7 @@ def judge(values: dict[str, str | None], baseline: str = "isolation", **params: 
     p = {k: v.default for k, v in b.params.items()} | params
     checks = baseline_checks("n1", b, p)
     node, memo = probe(values), {}
-    siblings = {c.aspect: c for c in checks}
+    siblings = {c.control: c for c in checks}
     return {c.aspect: judge_check(c, node, siblings, memo) for c in checks}
 
 
@@ -235,7 +235,7 @@ def _report() -> Report:
                          ("b", GOOD | {"stat:/dev/kvm": None})):
         m = MachineResult(Endpoint(name, f"ssh://root@{name}.example:22"))
         checks = baseline_checks(name, load_catalogue().baseline("isolation"), {"nested": "off"})
-        node, memo, siblings = probe(values), {}, {c.aspect: c for c in checks}
+        node, memo, siblings = probe(values), {}, {c.control: c for c in checks}
         for c in checks:
             status, message = judge_check(c, node, siblings, memo)
             o = Outcome(name, c, status, message)
@@ -443,3 +443,20 @@ def test_progress_one_live_line_per_host() -> None:
     frames = tty.text.split("\x1b[2F")  # each redraw moves up over the two lines it drew
     assert len(frames) == 3
     assert frames[-1] == "\x1b[2Kvm1  done: 11 pass\n\x1b[2Kdb   reading 14 values\n"
+
+
+def test_checks_sharing_an_aspect_are_judged_each_on_its_own() -> None:
+    """memory.max is an aspect of every slice: one slice's verdict must not stand for another's."""
+    from ringzero.checks import expectations
+
+    topology = local_topology()
+    checks = [c for c in expectations(topology, {"vm1"}) if c.aspect == "memory.max"]
+    assert len(checks) >= 2
+    first = checks[0]
+    values = {k: None for c in checks for k in c.reads}
+    node, memo = probe(values), {}
+    siblings = {c.control: c for c in checks}
+    results = [judge_check(c, node, siblings, memo) for c in checks]
+    assert all(s == "fail" for s, _ in results)
+    assert len({m for _, m in results}) == len(checks), "one verdict was reused for another slice"
+    assert set(memo) == {c.control for c in checks} and first.control.startswith("slice:")

@@ -66,13 +66,14 @@ def _config_values(path: Path | None) -> dict[str, str]:
 
 
 def from_program(program: Path, config: Path | None = None, stack: str = "review") -> Topology:
-    """Run a Pulumi program (its `ringzero.stack.deploy` calls) under mocks; the topology it deployed.
+    """Run a Pulumi program under mocks; the topology of its `manifest` stack output (what
+    `deployed.manifest_json()` exports, and what `--stack` reads from a deployed stack).
 
     `config`: a Pulumi.<stack>.yaml whose `config:` the program reads with pulumi.Config.
     """
     import pulumi
-
-    from . import stack as stack_mod
+    from pulumi.runtime.settings import get_root_resource
+    from pulumi.runtime.sync_await import _sync_await
 
     class Mocks(pulumi.runtime.Mocks):
         """Resources get fake ids and echo their inputs: enough to run a program's declarations."""
@@ -92,19 +93,25 @@ def from_program(program: Path, config: Path | None = None, stack: str = "review
         project = str((yaml.safe_load(pulumi_yaml.read_text()) or {}).get("name", project))
     pulumi.runtime.set_mocks(Mocks(), project=project, stack=stack, preview=True)
     pulumi.runtime.set_all_config(_config_values(config))
-    stack_mod.DECLARED.clear()
+    getattr(get_root_resource(), "outputs", {}).pop("manifest", None)  # a program run before in this process
     cwd, path0 = os.getcwd(), list(sys.path)
     try:
         os.chdir(program.parent)
         sys.path.insert(0, str(program.parent))
         runpy.run_path(str(program), run_name="__main__")
+        root = get_root_resource()  # the Stack that set_mocks made: pulumi.export writes its outputs
+        value = getattr(root, "outputs", {}).get("manifest")
+        if isinstance(value, pulumi.Output):
+            value = _sync_await(value.future())
     except SpecError as e:
         raise DeclarationError(f"--program {program}: {e}") from None
     finally:
         os.chdir(cwd)
         sys.path[:] = path0
-    if not stack_mod.DECLARED:
-        raise DeclarationError(f"--program {program}: it deployed no ringzero topology (ringzero.stack.deploy)")
-    if len(stack_mod.DECLARED) > 1:
-        raise DeclarationError(f"--program {program}: it deployed {len(stack_mod.DECLARED)} topologies; one expected")
-    return stack_mod.DECLARED[0]
+    if not isinstance(value, str):
+        raise DeclarationError(f"--program {program}: it exports no `manifest` output "
+                               "(pulumi.export(\"manifest\", deployed.manifest_json()))")
+    try:
+        return from_manifest(json.loads(value))
+    except (ValueError, SpecError) as e:
+        raise DeclarationError(f"--program {program}: its manifest output is not a ringzero manifest: {e}") from None

@@ -138,11 +138,6 @@ def node_connection(vm: VirtualMachine) -> dict[str, Any]:
             "known_hosts": vm.known_hosts, "instance": vm.disk.id}
 
 
-# Every topology `deploy` was given in this process, in order (what `ringzero manifest
-# --program` reads after running a program under mocks).
-DECLARED: list[Topology] = []
-
-
 def deploy(
     topology: Topology, *, apply_policies: bool = True, compliance: bool = True, enforce_compliance: bool = True,
 ) -> Deployed:
@@ -152,7 +147,6 @@ def deploy(
     answers SSH; with `compliance`, one ComplianceCheck proves them all afterwards (failing the
     update on a failed check when `enforce_compliance`).
     """
-    DECLARED.append(topology)
     access = SshKeyPair("access", comment=f"ringzero@{pulumi.get_stack()}")
     out = Deployed(topology=topology, access_key=access)
     # Hosts reached directly first, with their images and VMs; then hosts whose libvirtd

@@ -185,6 +185,11 @@ def test_fleet_with_waivers_reports_and_browser(cli: Cli, fleet: Fleet, tmp_path
     assert got[("nopids", "RZ-CGROUP-2")] == "fail"
     for h in hosts:
         assert re.search(rf"(?m)^{h} +done: ", res.stderr), res.stderr  # each host's progress line
+    # in parallel: every guest was being read before the first guest was done
+    lines = res.stderr.splitlines()
+    first_done = min(i for i, line in enumerate(lines) if re.match(rf"({'|'.join(GUESTS)}) +done: ", line))
+    for h in GUESTS:
+        assert any(re.match(rf"{h} +reading ", line) for line in lines[:first_done]), res.stderr
     doc = json.loads(sarif.read_text())
     assert not list(jsonschema.Draft4Validator(SARIF_SCHEMA).iter_errors(doc))
     waived = [r for r in doc["runs"][0]["results"] if r.get("suppressions")]

@@ -397,6 +397,14 @@ def test_list_baselines(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.splitlines() == ["isolation", "isolation-hypervisor"]
 
 
+def test_program_without_a_manifest_output_is_an_input_error(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    program = tmp_path / "__main__.py"
+    program.write_text("import pulumi\npulumi.export('answer', 42)\n")
+    assert main(["manifest", "--program", str(program)]) == 2
+    assert "exports no `manifest` output" in capsys.readouterr().err
+
+
 def test_manifest_of_a_program_and_render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "m.json"
     assert main(["manifest", "--program", str(ROOT / "__main__.py"), "--config", str(ROOT / "Pulumi.local.yaml"),

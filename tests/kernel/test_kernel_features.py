@@ -24,6 +24,14 @@ def _ids(node: Node) -> set[str]:
     return {c.id for c in expectations(node.topology)}
 
 
+def test_the_guests_cloud_config_is_valid_and_root_is_its_only_login(node: Node) -> None:
+    """cloud-init's own schema check of the user-data ringzero rendered; no image default user."""
+    res = node.guest.run("cloud-init schema --system")
+    assert res.returncode == 0 and "Valid cloud-config" in res.stdout, res.stdout + res.stderr
+    assert node.guest.run("id debian").returncode != 0, "the image's default user was created"
+    assert node.guest.ssh("ls /etc/ssh/ | grep -c '^ssh_host_.*_key$'") == "1"  # only the provided key
+
+
 def test_site_converges_then_a_second_run_changes_nothing(node: Node) -> None:
     for n in NODES:
         first = node.apply(n)

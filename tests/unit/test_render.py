@@ -97,13 +97,16 @@ def test_cloud_init_is_yaml_with_exact_values() -> None:
                                host_key_public="ssh-ed25519 AAAA", instance_id="i-1")
     doc = yaml.safe_load(ud)
     assert ud.startswith("#cloud-config\n")
-    assert doc["ssh_authorized_keys"] == [evil]
-    assert "runcmd" not in doc
+    # root is the only user: no image default user (it would get the same keys)
+    assert doc["users"] == [{"name": "root", "lock_passwd": True, "ssh_authorized_keys": [evil]}]
+    assert "ssh_authorized_keys" not in doc and "runcmd" not in doc
+    assert doc["ssh_genkeytypes"] == ["ed25519"]  # the provided type: cloud-init generates none
     assert doc["ssh_keys"]["ed25519_private"] == "-----BEGIN-----\nabc: {x}\n-----END-----\n"
     assert yaml.safe_load(md) == {"instance-id": "i-1", "local-hostname": "vm1"}
     other = yaml.safe_load(render_cloud_init(VmSpec("vm1", "h", "i", ssh_user="ops"), authorized_keys=["k"],
                                              host_key_private="p", host_key_public="q", instance_id="i")[0])
-    assert other["users"][0]["name"] == "ops" and other["users"][0]["ssh_authorized_keys"] == ["k"]
+    assert other["users"] == [{"name": "ops", "lock_passwd": True, "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                               "shell": "/bin/bash", "ssh_authorized_keys": ["k"]}]
 
 
 @pytest.mark.parametrize("name", sorted(n for n in ARTIFACTS if n.endswith((".xml", ".xsl"))))

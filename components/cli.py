@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--waivers", help="a waivers file (YAML): control, hosts, reason, expires")
     c.add_argument("--identity-file", "-i", help="SSH private key (else the agent and ~/.ssh defaults)")
     c.add_argument("--known-hosts", help="known_hosts with the machines' keys (default: yours; always checked)")
+    c.add_argument("--sudo", action="store_true", help="read as root through sudo (logins that are not root)")
     c.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     c.add_argument("--sarif", metavar="FILE", help="write a SARIF 2.1.0 report")
     c.add_argument("--html", metavar="FILE", help="write a self-contained HTML report (host x control matrix)")
@@ -133,9 +134,9 @@ def _check(args: argparse.Namespace) -> int:
         return machine_checks(e.name, topology, baselines, params, given)
 
     progress = Progress([e.name for e in endpoints], quiet=args.quiet)
-    report = run_checks(endpoints, checks_for, ssh=SshOptions(args.identity_file, args.known_hosts, args.timeout),
-                        waivers=waivers, baselines=[b.name for b in baselines], manifest=args.manifest,
-                        jobs=args.jobs, progress=progress)
+    ssh = SshOptions(args.identity_file, args.known_hosts, args.timeout, args.sudo)
+    report = run_checks(endpoints, checks_for, ssh=ssh, waivers=waivers, baselines=[b.name for b in baselines],
+                        manifest=args.manifest, jobs=args.jobs, progress=progress)
     writers: list[tuple[str | None, Callable[[Report], str]]] = [
         (args.junit, junit), (args.sarif, lambda r: json.dumps(sarif(r), indent=2) + "\n"), (args.html, html)]
     for path, write in writers:

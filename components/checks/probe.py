@@ -27,7 +27,8 @@ for key in "$@"; do
   kind=${key%%:*}; arg=${key#*:}
   printf '%s%s\n' "$sep" "$key"
   case $kind in
-    file) cat -- "$arg" 2>/dev/null || printf '%s' "${sep}missing" ;;
+    file) cat -- "$arg" 2>/dev/null || { [ -e "$arg" ] && printf '%s' "${sep}unreadable" ||
+                                         printf '%s' "${sep}missing"; } ;;
     unit) systemctl show "$arg" -p "$UNIT_PROPS" 2>&1 ;;
     proc) unit=${arg%%:*}; f=${arg#*:}; pid=$(systemctl show -p MainPID --value "$unit" 2>/dev/null)
           { [ "${pid:-0}" != 0 ] && cat "/proc/$pid/$f" 2>/dev/null; } || printf '%s' "${sep}missing" ;;
@@ -42,6 +43,12 @@ for key in "$@"; do
 done
 """
 MISSING = "\x1emissing"
+UNREADABLE = "\x1eunreadable"
+
+
+class Unreadable(Exception):
+    """A value exists on the node but the login cannot read it (not root, no --sudo): the
+    checks that need it are undecided, never passed or failed."""
 
 
 class CommandResult(Protocol):
@@ -58,10 +65,10 @@ def parse(output: str) -> dict[str, str | None]:
     """The script's output: records of "\\x1e<key>\\n<value>\\n"; a missing value is None."""
     out: dict[str, str | None] = {}
     for record in output.split("\x1e")[1:]:
-        if record.startswith("missing") or record.startswith("unknown"):
+        if record.startswith(("missing", "unknown", "unreadable")):
             # the separator inside a value: the marker of the previous key
             last = next(reversed(out))
-            out[last] = None
+            out[last] = UNREADABLE if record.startswith("unreadable") else None
             continue
         key, _, value = record.partition("\n")
         out[key] = value[:-1] if value.endswith("\n") else value
@@ -95,7 +102,11 @@ class Probe:
     def value(self, key: str) -> str | None:
         if key not in self.values:
             self.fetch([key])
-        return self.values[key]
+        value = self.values[key]
+        if value == UNREADABLE:
+            raise Unreadable(f"{self.name}: {key.partition(':')[2]} exists but this login cannot read it "
+                             "(connect as root, or use sudo)")
+        return value
 
     def file(self, path: str) -> str | None:
         return self.value(f"file:{path}")

@@ -114,6 +114,7 @@ class SshOptions:
     identity_file: str | None = None
     known_hosts: str | None = None  # None: the user's own known_hosts, host keys still checked
     timeout_s: int = 20
+    sudo: bool = False  # logins that are not root read through `sudo` (NOPASSWD)
 
 
 class Progress:
@@ -159,10 +160,11 @@ def _connect(e: Endpoint, ssh: SshOptions, ssh_config: str, controlpath: str) ->
     import testinfra
 
     if e.local:
-        return testinfra.get_host("local://")
+        return testinfra.get_host("local://", sudo=ssh.sudo and os.geteuid() != 0)
     identity = e.identity_file or ssh.identity_file
+    as_root = e.url.startswith("ssh://root@")  # root needs no sudo (and may not have it)
     return testinfra.get_host(e.url, ssh_config=ssh_config, ssh_identity_file=identity, controlpath=controlpath,
-                              timeout=ssh.timeout_s)
+                              timeout=ssh.timeout_s, sudo=ssh.sudo and not as_root)
 
 
 def _disconnect(controlpath: str) -> None:

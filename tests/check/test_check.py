@@ -134,6 +134,25 @@ def test_hardened_guest_passes_every_control(cli: Cli, fleet: Fleet, tmp_path: P
     assert {r["kind"] for r in doc["runs"][0]["results"]} == {"pass"}
 
 
+def test_a_login_that_is_not_root_gets_errors_or_uses_sudo(cli: Cli, fleet: Fleet, tmp_path: Path) -> None:
+    """What a plain login cannot read is undecided (exit 2, named), never passed or failed."""
+    g = fleet.guests["good"]
+    g.ssh("id auditor >/dev/null 2>&1 || useradd -m -s /bin/sh auditor; install -d -o auditor -m 700 ~auditor/.ssh; "
+          "install -o auditor -m 600 /root/.ssh/authorized_keys ~auditor/.ssh/authorized_keys; "
+          "echo 'auditor ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/auditor")
+    base = ["check", "--hosts", f"good=ssh://auditor@127.0.0.1:{g.port}", "--baseline", "isolation",
+            "-i", g.key_file, "--known-hosts", fleet.known_hosts]
+    res = cli(*base, "--junit", tmp_path / "plain.xml")
+    got = {c: s for (_, c), s in statuses(tmp_path / "plain.xml").items()}
+    errors = {c for c, s in got.items() if s == "error"}
+    assert res.returncode == 2 and "RZ-APPARMOR-2" in errors, res.stdout + res.stderr
+    assert set(got.values()) <= {"pass", "error"}, got  # nothing judged from what could not be read
+    assert "exists but this login cannot read it" in res.stdout
+    res = cli(*base, "--sudo", "--junit", tmp_path / "sudo.xml")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert set(statuses(tmp_path / "sudo.xml").values()) == {"pass"}
+
+
 @pytest.mark.parametrize("control", CONTROLS)
 def test_negative_control(control: str, cli: Cli, fleet: Fleet, tmp_path: Path) -> None:
     """A node where exactly this control is broken fails exactly this control."""

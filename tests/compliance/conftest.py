@@ -109,9 +109,10 @@ def probes(request: pytest.FixtureRequest) -> Any:
     def get(node: str) -> Probe:
         if node not in made:
             e = by_node[node]
-            host = testinfra.get_host("local://") if e.local else testinfra.get_host(
+            sudo = bool(config.getoption("--sudo"))  # testinfra's own option
+            host = testinfra.get_host("local://", sudo=sudo) if e.local else testinfra.get_host(
                 e.url, ssh_config=ssh_config, ssh_identity_file=identity,
-                controlpath=str(tmp / f"cm-{node}"),
+                controlpath=str(tmp / f"cm-{node}"), sudo=sudo and not e.url.startswith("ssh://root@"),
             )
             probe = Probe(host, node)
             probe.fetch(k for c in all_checks if c.node == node for k in c.reads)

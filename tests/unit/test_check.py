@@ -468,3 +468,14 @@ def test_checks_sharing_an_aspect_are_judged_each_on_its_own() -> None:
     assert all(s == "fail" for s, _ in results)
     assert len({m for _, m in results}) == len(checks), "one verdict was reused for another slice"
     assert set(memo) == {c.control for c in checks} and first.control.startswith("slice:")
+
+
+def test_a_value_the_login_cannot_read_is_an_error_not_a_verdict() -> None:
+    from ringzero.checks.probe import UNREADABLE, parse
+
+    out = "\x1efile:/sys/kernel/security/apparmor/profiles\n\x1eunreadable\n\x1efile:/etc/hostname\nvm1\n"
+    assert parse(out) == {"file:/sys/kernel/security/apparmor/profiles": UNREADABLE, "file:/etc/hostname": "vm1"}
+    result = judge(GOOD | {"file:/sys/kernel/security/apparmor/profiles": UNREADABLE})
+    status, message = result["RZ-APPARMOR-2"]
+    assert status == "error" and "exists but this login cannot read it" in message
+    assert {k for k, (s, _) in result.items() if s != "pass"} == {"RZ-APPARMOR-2"}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .checks import machine_checks
 from .checks.base import Check
-from .checks.baseline import Baseline, CatalogueError, load_catalogue, resolve_all
+from .checks.baseline import Baseline, CatalogueError, load_catalogue, parse_params, resolve_all
 from .checks.hosts import Endpoint, inventory_endpoints, parse_endpoints
 from .checks.report import html, junit, sarif, summary
 from .checks.run import Progress, Report, SshOptions, run_checks
@@ -90,16 +90,6 @@ def _declaration(args: argparse.Namespace) -> Topology:
     return from_program(Path(args.program), Path(args.config) if args.config else None)
 
 
-def _params(items: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        k, sep, v = item.partition("=")
-        if not sep or not k:
-            raise UsageError(f"--param {item!r}: expected NAME=VALUE")
-        out[k.strip()] = v.strip()
-    return out
-
-
 def _check(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
     if args.list_baselines:
@@ -112,7 +102,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.limit and not args.inventory:
         raise UsageError("check: --limit goes with --inventory")
     baselines: list[Baseline] = [catalogue.baseline(b) for b in dict.fromkeys(args.baseline)]
-    given = _params(args.param)
+    given = parse_params(args.param)
     params = resolve_all(baselines, given)
     topology = from_manifest_file(args.manifest) if args.manifest else None
     nodes = [n.node for n in topology.nodes] if topology else []

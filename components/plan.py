@@ -36,13 +36,15 @@ from .spec import HostSpec, NodePolicies, SpecError, Topology
 FEATURES = ("services", "slices", "apparmor", "seccomp", "ebpf", "host_prep")
 
 
+def declared_host(topology: Topology, node: str) -> HostSpec | None:
+    """The host declared with that name, or the host whose libvirtd runs inside that VM."""
+    return next((h for h in topology.hosts if node in (h.name, h.via_vm)), None)
+
+
 def host_settings(topology: Topology, node: str) -> HostSpec:
-    """The HostSpec whose settings a node's host preparation uses: the host declared with
-    that name, or the host whose libvirtd runs inside that VM; else HostSpec defaults."""
-    for h in topology.hosts:
-        if h.name == node or h.via_vm == node:
-            return h
-    return HostSpec(name=node)
+    """The HostSpec whose settings a node's host preparation uses: its declared host, else
+    HostSpec defaults."""
+    return declared_host(topology, node) or HostSpec(name=node)
 
 
 def _unit_files(unit: str, files: dict[str, Any]) -> list[str]:

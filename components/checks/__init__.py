@@ -7,7 +7,7 @@ Nothing here restates a declaration by hand: change the spec and the checks foll
 
 from __future__ import annotations
 
-from ..plan import host_settings
+from ..plan import declared_host, host_settings
 from ..spec import Topology
 from . import apparmor, bpf, cgroup, hostprep, seccomp, services
 from .base import Check
@@ -48,7 +48,7 @@ def machine_checks(node: str, topology: Topology | None, baselines: list[Baselin
     out: list[Check] = []
     if topology is not None and any(n.node == node for n in topology.nodes):
         out += expectations(topology, {node})
-    host = next((h for h in topology.hosts if node in (h.name, h.via_vm)), None) if topology else None
+    host = declared_host(topology, node) if topology else None
     for b in baselines:
         p = dict(params[b.name])
         if host is not None and "nested" in p and "nested" not in (given or {}):

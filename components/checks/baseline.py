@@ -160,6 +160,17 @@ def resolve_params(baseline: Baseline, given: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def parse_params(items: list[str]) -> dict[str, str]:
+    """`NAME=VALUE` items (`--param nested=on`) as a mapping; anything else is an error."""
+    out: dict[str, str] = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not k.strip():
+            raise CatalogueError(f"--param {item!r}: expected NAME=VALUE")
+        out[k.strip()] = v.strip()
+    return out
+
+
 def resolve_all(baselines: list[Baseline], given: dict[str, str]) -> dict[str, dict[str, str]]:
     """Each baseline's parameters (`resolve_params`); a parameter no selected baseline has is an error."""
     unknown = [k for k in given if not any(k in b.params for b in baselines)]

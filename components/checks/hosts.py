@@ -1,45 +1,14 @@
-"""Which node is reached how: `--hosts vm1=ssh://root@127.0.0.1:2201,vm2=ssh://…`."""
+"""Which machine is reached how: `--hosts vm1=ssh://root@127.0.0.1:2201,local://`, or an Ansible inventory."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
 _URL = re.compile(r"^ssh://(?:(?P<user>[a-z_][a-z0-9_-]*)@)?(?P<host>[A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(?P<port>\d+))?/?$")
 
 
-@dataclass(frozen=True)
-class Target:
-    node: str
-    host: str
-    port: int
-    user: str
-
-    @property
-    def url(self) -> str:
-        return f"ssh://{self.user}@{self.host}:{self.port}"
-
-
-def parse_hosts(text: str, nodes: list[str]) -> list[Target]:
-    """`node=ssh://user@host:port` items, comma separated. A bare URL is allowed when the
-    manifest declares exactly one node."""
-    out: list[Target] = []
-    for item in (x.strip() for x in text.split(",") if x.strip()):
-        node, sep, url = item.partition("=")
-        if not sep:
-            if len(nodes) != 1:
-                raise ValueError(f"{item!r}: name the node it is (one of {', '.join(nodes)}): NODE=ssh://user@host:port")
-            node, url = nodes[0], item
-        m = _URL.fullmatch(url)
-        if not m:
-            raise ValueError(f"{item!r}: expected NODE=ssh://user@host:port")
-        if node not in nodes:
-            raise ValueError(f"{item!r}: node {node!r} is not in the manifest (declared: {', '.join(nodes)})")
-        out.append(Target(node, m["host"], int(m["port"] or 22), m["user"] or "root"))
-    return out
-
-
-# ---- `ringzero check`: any machine, by URL or from an Ansible inventory ------------------------
 @dataclass(frozen=True)
 class Endpoint:
     """A machine `ringzero check` reads: over SSH, or this machine itself (`local://`)."""
@@ -51,6 +20,11 @@ class Endpoint:
     @property
     def local(self) -> bool:
         return self.url == "local://"
+
+    @property
+    def as_root(self) -> bool:
+        """Logs in as root (or is this machine, run as root): no sudo needed, and maybe none installed."""
+        return self.url.startswith("ssh://root@") or (self.local and os.geteuid() == 0)
 
 
 _LOCAL = re.compile(r"^local://?$")
@@ -74,8 +48,8 @@ def parse_endpoints(text: str, nodes: list[str] | None = None) -> list[Endpoint]
         if not m or not re.fullmatch(r"[A-Za-z0-9_.:-]*", name):
             raise ValueError(f"{item!r}: expected [NAME=]ssh://user@host:port or [NAME=]local://")
         port = int(m["port"] or 22)
-        target = Target(name, m["host"], port, m["user"] or "root")
-        out.append(Endpoint(name or (m["host"] if port == 22 else f"{m['host']}:{port}"), target.url))
+        url = f"ssh://{m['user'] or 'root'}@{m['host']}:{port}"
+        out.append(Endpoint(name or (m["host"] if port == 22 else f"{m['host']}:{port}"), url))
     if nodes is not None:
         out = [_bind(e, nodes, text) for e in out]
     seen = [e.name for e in out]

@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from ..render import render
+from .base import Check
 from .run import Outcome, Report
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -73,8 +74,7 @@ def junit(report: Report) -> str:
 
 
 # ---- SARIF 2.1.0 ----------------------------------------------------------------------------
-def _rule(control: str, o: Outcome) -> dict[str, Any]:
-    c = o.check
+def _rule(control: str, c: Check) -> dict[str, Any]:
     return {
         "id": control,
         "name": control,
@@ -111,7 +111,6 @@ def _result(o: Outcome, index: int) -> dict[str, Any]:
 def sarif(report: Report) -> dict[str, Any]:
     controls = report.controls
     index = {cid: i for i, (cid, _) in enumerate(controls)}
-    first = {cid: next(o for o in report.outcomes if o.check.control == cid) for cid, _ in controls}
     errors = [{"level": "error", "message": {"text": f"{m.endpoint.name} ({m.endpoint.url}): {m.error}"}}
               for m in report.machines if m.error]
     end = report.started + dt.timedelta(seconds=report.seconds)
@@ -121,7 +120,7 @@ def sarif(report: Report) -> dict[str, Any]:
         "runs": [{
             "tool": {"driver": {"name": "ringzero", "version": ringzero_version(),
                                 "informationUri": "https://pypi.org/project/ringzero/",
-                                "rules": [_rule(cid, first[cid]) for cid, _ in controls]}},
+                                "rules": [_rule(cid, check) for cid, check in controls]}},
             "invocations": [{"executionSuccessful": not errors, "startTimeUtc": _utc(report.started),
                              "endTimeUtc": _utc(end), "toolExecutionNotifications": errors}],
             "results": [_result(o, index[o.check.control]) for o in report.outcomes],

@@ -146,7 +146,8 @@ class Progress:
             self.stream.flush()
 
 
-def _ssh_config(tmp: Path, ssh: SshOptions) -> str:
+def ssh_config_file(tmp: Path, ssh: SshOptions) -> str:
+    """An ssh_config in `tmp` for every machine: batch mode, host keys always checked."""
     lines = ["Host *", "  BatchMode yes", "  LogLevel ERROR", f"  ConnectTimeout {ssh.timeout_s}",
              "  StrictHostKeyChecking yes"]
     if ssh.known_hosts:
@@ -156,15 +157,15 @@ def _ssh_config(tmp: Path, ssh: SshOptions) -> str:
     return str(path)
 
 
-def _connect(e: Endpoint, ssh: SshOptions, ssh_config: str, controlpath: str) -> Any:
+def connect(e: Endpoint, ssh: SshOptions, ssh_config: str, controlpath: str) -> Any:
+    """testinfra's host for `e`: this machine, or SSH through one ControlMaster at `controlpath`."""
     import testinfra
 
+    sudo = ssh.sudo and not e.as_root
     if e.local:
-        return testinfra.get_host("local://", sudo=ssh.sudo and os.geteuid() != 0)
-    identity = e.identity_file or ssh.identity_file
-    as_root = e.url.startswith("ssh://root@")  # root needs no sudo (and may not have it)
-    return testinfra.get_host(e.url, ssh_config=ssh_config, ssh_identity_file=identity, controlpath=controlpath,
-                              timeout=ssh.timeout_s, sudo=ssh.sudo and not as_root)
+        return testinfra.get_host("local://", sudo=sudo)
+    return testinfra.get_host(e.url, ssh_config=ssh_config, ssh_identity_file=e.identity_file or ssh.identity_file,
+                              controlpath=controlpath, timeout=ssh.timeout_s, sudo=sudo)
 
 
 def _disconnect(controlpath: str) -> None:
@@ -241,7 +242,7 @@ def _check_machine(e: Endpoint, checks: list[Check], ssh: SshOptions, progress: 
     reads = sorted({k for c in checks for k in c.reads})
     progress.set(e.name, f"connecting to {e.url}")
     try:
-        probe = Probe(_connect(e, ssh, ssh_config, controlpath), e.name)
+        probe = Probe(connect(e, ssh, ssh_config, controlpath), e.name)
         progress.set(e.name, f"reading {len(reads)} values")
         probe.fetch(reads)
     except Exception as ex:
@@ -278,7 +279,7 @@ def run_checks(endpoints: list[Endpoint], checks_for: Callable[[Endpoint], list[
     with tempfile.TemporaryDirectory(prefix="rz-check-", dir="/tmp") as d:
         tmp = Path(d)
         os.chmod(tmp, 0o700)
-        cfg = _ssh_config(tmp, ssh)
+        cfg = ssh_config_file(tmp, ssh)
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(endpoints)))) as pool:
             futures = [pool.submit(check_machine, e, checks_for(e), ssh, progress, tmp, cfg, waivers or [], today, i)
                        for i, e in enumerate(endpoints)]

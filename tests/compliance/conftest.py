@@ -14,18 +14,17 @@ trip. `ringzero check` runs the same checks without pytest (and adds waivers and
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import testinfra
 from ringzero.checks import Check, Probe, machine_checks
-from ringzero.checks.baseline import CatalogueError, load_catalogue, resolve_all
+from ringzero.checks.baseline import CatalogueError, load_catalogue, parse_params, resolve_all
 from ringzero.checks.hosts import Endpoint, parse_endpoints
-from ringzero.spec import SpecError, Topology, from_manifest
+from ringzero.checks.run import SshOptions, connect, ssh_config_file
+from ringzero.declaration import DeclarationError, from_manifest_file
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,7 +39,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @dataclass
 class Loaded:
-    topology: Topology | None
     endpoints: list[Endpoint]
     checks: list[Check]
 
@@ -52,28 +50,20 @@ def _load(config: pytest.Config) -> Loaded:
     path, names = config.getoption("--manifest"), config.getoption("--baseline")
     if not path and not names:
         raise pytest.UsageError("ringzero compliance: --manifest M.json and/or --baseline NAME is required")
-    topology = None
-    if path:
-        try:
-            topology = from_manifest(json.loads(Path(path).read_text()))
-        except (OSError, ValueError, SpecError) as e:
-            raise pytest.UsageError(f"ringzero compliance: manifest {path}: {e}") from None
-    nodes = [n.node for n in topology.nodes] if topology else []
     try:
+        topology = from_manifest_file(path) if path else None
+        nodes = [n.node for n in topology.nodes] if topology else []
         endpoints = parse_endpoints(config.getoption("--hosts") or "", nodes if topology and not names else None)
         catalogue = load_catalogue()
         baselines = [catalogue.baseline(n) for n in dict.fromkeys(names)]
-        bad = [p for p in config.getoption("--param") if "=" not in p]
-        if bad:
-            raise ValueError(f"--param {bad[0]!r}: expected NAME=VALUE")
-        given = dict(p.split("=", 1) for p in config.getoption("--param"))
+        given = parse_params(config.getoption("--param"))
         params = resolve_all(baselines, given)
-    except (ValueError, CatalogueError) as e:
+    except (ValueError, CatalogueError, DeclarationError) as e:
         raise pytest.UsageError(f"ringzero compliance: {e}") from None
     if not endpoints:
         raise pytest.UsageError("ringzero compliance: --hosts names no node to check")
     checks = [c for e in endpoints for c in machine_checks(e.name, topology, baselines, params, given)]
-    loaded = Loaded(topology, endpoints, checks)
+    loaded = Loaded(endpoints, checks)
     config._ringzero = loaded  # type: ignore[attr-defined]
     return loaded
 
@@ -84,16 +74,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("check", checks, ids=[c.id for c in checks])
 
 
-def _ssh_config(tmp: Path, known_hosts: str | None) -> str:
-    lines = ["Host *", "  BatchMode yes", "  LogLevel ERROR"]
-    if known_hosts:
-        lines += ["  StrictHostKeyChecking yes", f"  UserKnownHostsFile {Path(known_hosts).resolve()}",
-                  "  GlobalKnownHostsFile /dev/null"]
-    path = tmp / "ssh_config"
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
-
-
 @pytest.fixture(scope="session")
 def probes(request: pytest.FixtureRequest) -> Any:
     """node -> Probe, each created on first use with all of that node's reads in one batch."""
@@ -102,19 +82,15 @@ def probes(request: pytest.FixtureRequest) -> Any:
     by_node = {e.name: e for e in loaded.endpoints}
     all_checks = loaded.checks
     tmp = Path(tempfile.mkdtemp(prefix="ringzero-compliance-"))
-    ssh_config = _ssh_config(tmp, config.getoption("--known-hosts"))
-    identity = config.getoption("--ssh-identity-file")
+    # --ssh-identity-file and --sudo are testinfra's own options
+    ssh = SshOptions(config.getoption("--ssh-identity-file"), config.getoption("--known-hosts"),
+                     timeout_s=10, sudo=bool(config.getoption("--sudo")))  # testinfra's default timeout
+    ssh_config = ssh_config_file(tmp, ssh)
     made: dict[str, Probe] = {}
 
     def get(node: str) -> Probe:
         if node not in made:
-            e = by_node[node]
-            sudo = bool(config.getoption("--sudo"))  # testinfra's own option
-            host = testinfra.get_host("local://", sudo=sudo) if e.local else testinfra.get_host(
-                e.url, ssh_config=ssh_config, ssh_identity_file=identity,
-                controlpath=str(tmp / f"cm-{node}"), sudo=sudo and not e.url.startswith("ssh://root@"),
-            )
-            probe = Probe(host, node)
+            probe = Probe(connect(by_node[node], ssh, ssh_config, str(tmp / f"cm-{node}")), node)
             probe.fetch(k for c in all_checks if c.node == node for k in c.reads)
             made[node] = probe
         return made[node]

@@ -11,7 +11,7 @@ from ringzero.checks import Check, Probe, expectations
 from ringzero.checks.apparmor import loaded_profiles
 from ringzero.checks.bpf import attachments
 from ringzero.checks.cgroup import cgroup_files
-from ringzero.checks.hosts import parse_hosts
+from ringzero.checks.hosts import parse_endpoints
 from ringzero.checks.probe import parse, properties
 from ringzero.checks.seccomp import seccomp_mode
 from ringzero.compliance import junit_counts
@@ -86,15 +86,16 @@ def test_parsers_of_kernel_interfaces() -> None:
 
 
 def test_hosts_option() -> None:
-    (t,) = parse_hosts("vm1=ssh://root@127.0.0.1:2201", ["vm1", "vm2"])
-    assert (t.node, t.host, t.port, t.user) == ("vm1", "127.0.0.1", 2201, "root")
-    assert parse_hosts("ssh://10.0.0.5", ["only"])[0].port == 22
-    with pytest.raises(ValueError, match="name the node"):
-        parse_hosts("ssh://10.0.0.5", ["vm1", "vm2"])
-    with pytest.raises(ValueError, match="not in the manifest"):
-        parse_hosts("vm9=ssh://root@h:22", ["vm1"])
-    with pytest.raises(ValueError, match="expected NODE=ssh://"):
-        parse_hosts("vm1=http://h", ["vm1"])
+    """The suite's --hosts against a manifest's nodes (parse_endpoints with `nodes`)."""
+    (e,) = parse_endpoints("vm1=ssh://root@127.0.0.1:2201", ["vm1", "vm2"])
+    assert (e.name, e.url) == ("vm1", "ssh://root@127.0.0.1:2201")
+    assert parse_endpoints("ssh://10.0.0.5", ["only"])[0].url == "ssh://root@10.0.0.5:22"
+    with pytest.raises(ValueError, match="name it: NODE=ssh://"):
+        parse_endpoints("ssh://10.0.0.5", ["vm1", "vm2"])
+    with pytest.raises(ValueError, match="not a node of the manifest"):
+        parse_endpoints("vm9=ssh://root@h:22", ["vm1"])
+    with pytest.raises(ValueError, match="expected \\[NAME=\\]ssh://"):
+        parse_endpoints("vm1=http://h", ["vm1"])
 
 
 def test_junit_counts(tmp_path: Path) -> None:

@@ -10,6 +10,9 @@ import yaml
 from ringzero.spec import Topology, from_data
 
 ROOT = Path(__file__).resolve().parent.parent
+# Shell counting a guest's SSH logins since boot, the counting login's own included (sshd logs
+# it before running the command): e2e and hand-booted guests both use it.
+SSH_LOGINS = "journalctl -b -u ssh -q --no-pager | grep -c 'Accepted publickey' || true"
 
 
 def load_local_config() -> dict[str, Any]:
@@ -46,3 +49,40 @@ def leftovers_script(topology: Topology, node: str) -> str:
             f'for u in {units}; do ls /etc/systemd/system/*.wants/"$u" 2>/dev/null; done; '
             # units ringzero installed: none still loaded (a removed unit that still runs stays loaded)
             f'[ "{units}" = - ] || systemctl list-units --all --plain --no-legend {units}; true')
+
+
+def junit_statuses(junit: Path) -> dict[tuple[str, str], str]:
+    """(host, control) -> status (pass, fail, error, waived, n/a, skipped), read back from the
+    JUnit report of `ringzero check`."""
+    import xml.etree.ElementTree as ET
+
+    out = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        status = "pass"
+        for tag in ("failure", "error", "skipped"):
+            el = case.find(tag)
+            if el is not None:
+                status = {"failure": "fail", "error": "error"}.get(tag) or el.get("type") or "skipped"
+        out[(case.get("classname") or "", case.get("name") or "")] = status
+    return out
+
+
+def run_ok(*cmd: str | Path, cwd: Path | None = None, timeout: int = 900) -> str:
+    """Run a command; its stdout, or an assertion error with the end of its output."""
+    import subprocess
+
+    res = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, f"{cmd} failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
+    return res.stdout
+
+
+def wheel_in_fresh_venv(tmp: Path) -> tuple[Path, Path]:
+    """(wheel, venv): the checkout built as a wheel into tmp/dist, installed alone in tmp/venv."""
+    import sys
+
+    run_ok(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", tmp / "dist", ROOT)
+    (wheel,) = (tmp / "dist").glob("ringzero-*.whl")
+    venv = tmp / "venv"
+    run_ok(sys.executable, "-m", "venv", venv)
+    run_ok(venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", wheel)
+    return wheel, venv

@@ -21,6 +21,8 @@ from ringzero.render import render_cloud_init
 from ringzero.spec import VmSpec
 from ringzero.ssh import known_hosts_line, ssh_options, wait_for_ssh
 
+from tests.fixtures import SSH_LOGINS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -58,7 +60,7 @@ class HandGuest:
 
     def ssh_logins(self) -> int:
         """SSH logins since boot, this one's own included (sshd logs it before running the command)."""
-        return int(self.ssh("journalctl -b -u ssh -q --no-pager | grep -c 'Accepted publickey' || true"))
+        return int(self.ssh(SSH_LOGINS))
 
 
 @contextmanager

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures import wheel_in_fresh_venv
 from tests.handboot import HandGuest, hand_booted
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,19 +57,10 @@ class Cli:
                               cwd=self.workdir, env=env)
 
 
-def _run(*cmd: str | Path, cwd: Path | None = None) -> None:
-    res = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, f"{cmd}: {res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-
-
 @pytest.fixture(scope="session")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     tmp = tmp_path_factory.mktemp("wheel")
-    _run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", tmp / "dist", ROOT)
-    (wheel,) = (tmp / "dist").glob("ringzero-*.whl")
-    venv = tmp / "venv"
-    _run(sys.executable, "-m", "venv", venv)
-    _run(venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", wheel)
+    _, venv = wheel_in_fresh_venv(tmp)
     exe = venv / "bin" / "ringzero"
     assert exe.is_file(), "the wheel installs no `ringzero` console script"
     work = tmp / "work"  # nothing of the checkout is importable from here

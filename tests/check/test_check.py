@@ -8,13 +8,13 @@ import os
 import re
 import shutil
 import stat
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from tests.check.conftest import GUESTS, REPORTS, Cli, Fleet
+from tests.fixtures import junit_statuses as statuses
 
 pytestmark = pytest.mark.check
 
@@ -42,19 +42,6 @@ RUNTIME_BREAKS = {
                      "sed -i 's/^security_driver = \"none\"/security_driver = \"apparmor\"/' /etc/libvirt/qemu.conf"),
 }
 BOOT_BREAKS = {broken: name for name, (_, _, _, broken) in GUESTS.items() if broken}
-
-
-def statuses(junit: Path) -> dict[tuple[str, str], str]:
-    """(host, control) -> status, read back from the JUnit report."""
-    out = {}
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        status = "pass"
-        for tag in ("failure", "error", "skipped"):
-            el = case.find(tag)
-            if el is not None:
-                status = {"failure": "fail", "error": "error"}.get(tag) or el.get("type") or "skipped"
-        out[(case.get("classname") or "", case.get("name") or "")] = status
-    return out
 
 
 # ---- this machine -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from ringzero.ssh import ssh_options
 from ringzero.stack import key_dir
 
 from tests.engine.conftest import ROOT, Project, make_project, reference_config
+from tests.fixtures import SSH_LOGINS
 
 URI = "qemu:///system"
 # Ports unlike the `local` stack's, so a user's own stack can run beside the tests.
@@ -51,7 +52,7 @@ class Guest:
 
     def ssh_logins(self) -> int:
         """SSH logins since boot (this one's own included: it is logged before it runs)."""
-        return int(self.ssh("journalctl -b -u ssh -q --no-pager | grep -c 'Accepted publickey' || true"))
+        return int(self.ssh(SSH_LOGINS))
 
     def ansible_runs(self) -> int:
         """ringzero_node module runs since boot: Ansible logs each invocation to the journal."""

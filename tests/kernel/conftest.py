@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from ringzero.plan import node_plan
 from ringzero.playbook import RunResult, run_playbook
 from ringzero.spec import Topology, to_manifest
 
-from tests.fixtures import leftovers_script, local_topology
+from tests.fixtures import junit_statuses, leftovers_script, local_topology
 from tests.handboot import HandGuest, hand_booted
 
 PORT = 2231
@@ -48,7 +47,7 @@ class Node:
         return [p for n in NODES for p in self.guest.ssh(leftovers_script(self.topology, n)).split()]
 
     def check_cli(self, report_name: str) -> tuple[int, dict[str, str], str]:
-        """`ringzero check --manifest` against both nodes: (exit code, check id -> status, output)."""
+        """`ringzero check --manifest` against both nodes: (exit code, check id -> pass|fail|…, output)."""
         manifest, junit = self.workdir / "manifest.json", self.workdir / f"{report_name}-cli.xml"
         manifest.write_text(json.dumps(to_manifest(self.topology)))
         hosts = ",".join(f"{n}={self.guest.url}" for n in NODES)
@@ -56,11 +55,8 @@ class Node:
             [sys.executable, "-m", "ringzero.cli", "check", "--manifest", str(manifest), "--hosts", hosts,
              "-i", str(self.guest.key_file), "--known-hosts", str(self.guest.known_hosts), "--junit", str(junit)],
             capture_output=True, text=True, timeout=600)
-        out: dict[str, str] = {}
-        for case in ET.parse(junit).getroot().iter("testcase"):
-            status = next((t for t in ("failure", "error", "skipped") if case.find(t) is not None), "passed")
-            out[f"{case.get('classname')}::{case.get('name')}"] = status
-        return res.returncode, out, res.stdout + res.stderr
+        statuses = {f"{host}::{control}": s for (host, control), s in junit_statuses(junit).items()}
+        return res.returncode, statuses, res.stdout + res.stderr
 
     def suite(self, report_name: str) -> tuple[Counts, dict[str, str]]:
         """The compliance suite (as ComplianceCheck runs it) against both nodes; (counts, id -> outcome)."""

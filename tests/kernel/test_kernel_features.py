@@ -62,7 +62,7 @@ def test_ringzero_check_with_the_manifest_agrees_with_the_suite(node: Node) -> N
     # vm1 and vm2 are both this guest: two connections, and the count's own login
     assert node.guest.ssh_logins() == logins + 3
     assert set(results) == _ids(node), out
-    assert rc == 0 and set(results.values()) == {"passed"}, out
+    assert rc == 0 and set(results.values()) == {"pass"}, out
 
 
 def test_drift_is_reported_then_repaired(node: Node) -> None:
@@ -75,7 +75,7 @@ def test_drift_is_reported_then_repaired(node: Node) -> None:
     _, results = node.suite("drifted")
     assert {k for k, v in results.items() if v != "passed"} == DRIFTED
     rc, cli_results, out = node.check_cli("drifted")
-    assert rc == 1 and {k for k, v in cli_results.items() if v != "passed"} == DRIFTED, out
+    assert rc == 1 and {k for k, v in cli_results.items() if v != "pass"} == DRIFTED, out
     assert node.apply("vm1").changed == 1
     counts, _ = node.suite("repaired")
     assert counts.failed == counts.errors == 0, counts.failures

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 from ringzero.spec import to_manifest
 
-from tests.fixtures import local_topology
+from tests.fixtures import local_topology, run_ok, wheel_in_fresh_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(*cmd: str | Path, cwd: Path | None = None, timeout: int = 900) -> str:
-    res = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    assert res.returncode == 0, f"{cmd} failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
-    return res.stdout
-
-
 def test_wheel_installs_and_serves_another_stack(tmp_path: Path) -> None:
-    _run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", tmp_path / "dist", ROOT)
-    (wheel,) = (tmp_path / "dist").glob("ringzero-*.whl")
+    wheel, venv = wheel_in_fresh_venv(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "ringzero/templates/libvirt/domain.xml.j2" in names
     assert "ringzero/schemas/manifest-v1.json" in names
@@ -32,25 +23,22 @@ def test_wheel_installs_and_serves_another_stack(tmp_path: Path) -> None:
     assert "ringzero/compliance_suite/conftest.py" in names and "ringzero/compliance_suite/test_policies.py" in names
     assert not any(n.startswith(("tests/", "examples/", "ringzero/tests/")) for n in names)
 
-    venv = tmp_path / "venv"
-    _run(sys.executable, "-m", "venv", venv)
-    _run(venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", wheel)
     # the example's tests run from a copy, so nothing of the checkout is importable
     example = tmp_path / "edge"
-    _run("cp", "-r", ROOT / "examples" / "edge", example)
-    out = _run(venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=example)
+    run_ok("cp", "-r", ROOT / "examples" / "edge", example)
+    out = run_ok(venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=example)
     assert "2 passed" in out, out
     # the compliance suite runs from the installed package: it collects one check per
     # declared fact of the reference manifest (nothing is contacted while collecting)
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps(to_manifest(local_topology())))
-    suite = _run(venv / "bin" / "python", "-c", "from ringzero.paths import compliance_dir; print(compliance_dir())",
+    suite = run_ok(venv / "bin" / "python", "-c", "from ringzero.paths import compliance_dir; print(compliance_dir())",
                  cwd=tmp_path).strip()
     assert suite.startswith(str(venv)), suite
-    out = _run(venv / "bin" / "python", "-m", "pytest", suite, "--collect-only", "-q", "-p", "no:cacheprovider",
+    out = run_ok(venv / "bin" / "python", "-m", "pytest", suite, "--collect-only", "-q", "-p", "no:cacheprovider",
                "--manifest", manifest, "--hosts", "vm1=ssh://root@127.0.0.1:1,vm2=ssh://root@127.0.0.1:2", cwd=tmp_path)
     assert "test_declared[vm1::slice:web.slice::memory.max]" in out and "36 tests collected" in out, out
-    out = _run(venv / "bin" / "python", "-m", "pytest", suite, "--collect-only", "-q", "-p", "no:cacheprovider",
+    out = run_ok(venv / "bin" / "python", "-m", "pytest", suite, "--collect-only", "-q", "-p", "no:cacheprovider",
                "--baseline", "isolation", "--hosts", "local://", cwd=tmp_path)
     assert "test_declared[local::baseline::RZ-KVM-2]" in out and "11 tests collected" in out, out
     # the console script and the data it needs are in the wheel

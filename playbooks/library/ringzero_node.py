@@ -16,16 +16,24 @@ short_description: Converge a node to a ringzero plan (files, units, slices, App
 description:
   - Writes the plan's files, reloads systemd, loads AppArmor profiles in their declared mode,
     starts slices, enables and (re)starts units whose files changed, checks packages.
-  - With I(state=absent) removes what the plan put there: stops and disables owned units,
-    unloads profiles, removes files. Packages and units ringzero does not own are left alone.
-  - Files of I(previous) that are no longer in I(plan) are removed the same way.
+  - Touches only what ringzero owns. Every file, directory, unit and profile it creates is
+    recorded first in a root-only ledger (I(state_dir)/ledger.json). A planned file, unit or
+    profile that exists and is not in the ledger stops the run naming it, unless the plan
+    entry says C(adopt), in which case the original is saved and restored on removal.
+  - With I(state=absent) removes only ledger entries of this plan's node: stops and disables
+    units it installed, unloads its profiles, removes its files (a file edited by hand since
+    is kept and reported), removes only directories it created, restarts units it only
+    confined, and leaves a slice running while units ringzero did not place there run in it.
+  - What the ledger owns for this node and the plan no longer declares is removed the same way.
+  - One run per node at a time (an exclusive lock in I(state_dir)); writes are atomic and
+    never follow symbolic links; a missing or corrupt ledger is an error.
 options:
   plan:
     description: The node plan (ringzero.plan.node_plan).
     type: dict
     required: true
   previous:
-    description: The plan applied before, to remove what is no longer declared.
+    description: The plan applied before (units it only confined are restarted when no longer declared).
     type: dict
   features:
     description: Apply only these features of the plan (the feature playbooks); all when omitted.
@@ -36,36 +44,212 @@ options:
     type: str
     default: present
     choices: [present, absent]
+  state_dir:
+    description: Where the ledger, its lock and adopted originals live (root only).
+    type: path
+    default: /var/lib/ringzero
 """
 
+import errno
+import fcntl
+import hashlib
 import json
 import os
+import secrets
+import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 APPARMOR_PROFILES = "/sys/kernel/security/apparmor/profiles"
+SYSTEMD_DIR = "/etc/systemd/system"
 SYSTEMD_PREFIXES = ("/etc/systemd/system/", "/usr/lib/systemd/system/")
 AGENT_ATTACH_TIMEOUT_S = 120
+STATE_DIR = "/var/lib/ringzero"
+LEDGER_VERSION = 1
+LOCK_TIMEOUT_S = 300
+
+
+class LedgerError(Exception):
+    """The ledger cannot be trusted (missing where it must exist, corrupt): nothing is touched."""
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_nofollow(path):
+    """A file's bytes without following a symlink at `path`; None when absent. A symlink or
+    anything but a regular file raises (ringzero never writes through or over links)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise LedgerError(f"{path} is a symbolic link: ringzero does not write through or over links") from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise LedgerError(f"{path} is not a regular file")
+        return f.read()
+
+
+def write_atomic(path, data, mode):
+    """Write `data` to `path` so that a reader (or a run cut at any point) sees the old file
+    or the new one, never half of it: a fresh temp file in the same directory, created with
+    O_EXCL|O_NOFOLLOW (a planted link cannot redirect it), fsync'd, then renamed over `path`
+    (rename replaces a link at `path` itself, never its target)."""
+    parent = os.path.dirname(path)
+    if os.path.islink(parent):
+        raise LedgerError(f"{parent} is a symbolic link: ringzero does not write through links")
+    tmp = os.path.join(parent, f".{os.path.basename(path)}.ringzero-{secrets.token_hex(6)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            os.fchmod(f.fileno(), mode)  # umask, and no path lookup
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    dfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+class Ledger:
+    """What ringzero owns on this node, kept in STATE_DIR/ledger.json (root only).
+
+    - files: path -> {owner, feature, sha256 (of what ringzero wrote), mode, backup}
+      (`backup`: where an adopted original is kept, restored on removal; None if ringzero
+      created the file);
+    - dirs: directories ringzero created (path -> owner); only these are ever removed;
+    - units / profiles: systemd units and AppArmor profiles ringzero owns or adopted
+      (name -> {owner, feature, adopted}).
+    `owner` is the plan's node name: two plans applied to one machine own disjoint things.
+    Entries are written *before* the change they describe (fsync'd, atomically), so a run cut
+    at any point leaves a ledger that claims at most what a re-run converges.
+
+    Missing: a node that never ran ringzero has neither STATE_DIR nor the ledger; STATE_DIR
+    without a ledger means it was lost, and that is an error (never "own nothing, delete
+    everything" or "own nothing, refuse everything" silently).
+    """
+
+    def __init__(self, state_dir=STATE_DIR):
+        self.dir = state_dir
+        self.path = os.path.join(state_dir, "ledger.json")
+        self.backups = os.path.join(state_dir, "adopted")
+        self.data = None
+        self.lock_fd = None
+
+    def lock(self, node, timeout=LOCK_TIMEOUT_S):
+        """One run per node at a time: an exclusive flock held for the whole module run (the
+        kernel drops it when the run ends, however it ends)."""
+        self._ensure_dir(self.dir)
+        path = os.path.join(self.dir, "lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+                    os.close(fd)
+                    raise LedgerError(f"another ringzero run holds {path} ({holder}) for more than {timeout} s")
+                time.sleep(1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, node {node}, since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
+                  .encode(), 0)
+        self.lock_fd = fd
+
+    @staticmethod
+    def _ensure_dir(path):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+            os.mkdir(path, 0o700)
+            st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            raise LedgerError(f"{path} is not a directory owned by uid {os.getuid()}")
+        if st.st_mode & 0o077:
+            os.chmod(path, 0o700)
+
+    def load(self):
+        raw = read_nofollow(self.path)
+        if raw is None:
+            if os.path.exists(self.dir) and os.listdir(self.dir) not in ([], ["lock"]):
+                raise LedgerError(f"{self.path} is missing but {self.dir} holds ringzero state "
+                                  f"({', '.join(sorted(os.listdir(self.dir)))}): restore the ledger before applying")
+            self.data = {"version": LEDGER_VERSION, "files": {}, "dirs": {}, "units": {}, "profiles": {}}
+            return self.data
+        try:
+            data = json.loads(raw)
+        except ValueError as e:
+            raise LedgerError(f"{self.path} is corrupt ({e}): fix or restore it; nothing was changed") from None
+        if (not isinstance(data, dict) or data.get("version") != LEDGER_VERSION
+                or not all(isinstance(data.get(k), dict) for k in ("files", "dirs", "units", "profiles"))):
+            raise LedgerError(f"{self.path} is not a version-{LEDGER_VERSION} ringzero ledger: "
+                              "fix or restore it; nothing was changed")
+        self.data = data
+        return data
+
+    def save(self):
+        self._ensure_dir(self.dir)
+        write_atomic(self.path, (json.dumps(self.data, indent=1, sort_keys=True) + "\n").encode(), 0o600)
+
+    # views
+    def file(self, path):
+        return self.data["files"].get(path)
+
+    def owns(self, kind, key, owner):
+        e = self.data[kind].get(key)
+        return e is not None and (e if isinstance(e, str) else e["owner"]) == owner
+
+    def entries(self, kind, owner, features=None):
+        for key, e in sorted(self.data[kind].items()):
+            who = e if isinstance(e, str) else e["owner"]
+            if who == owner and (features is None or isinstance(e, str) or e.get("feature") in features):
+                yield key, e
 
 
 class Node:
-    def __init__(self, module):
+    def __init__(self, module, ledger, owner, features):
         self.module = module
         self.check = module.check_mode
         self.changes = []
+        self.kept = []
         self.reboot_notes = []
+        self.ledger = ledger
+        self.owner = owner
+        self.features = None if features is None else set(features) | {"confined"}
+        self.diff_before = {}
+        self.diff_after = {}
 
     # ---- small helpers ------------------------------------------------------------------
+    def fail(self, msg):
+        self.module.fail_json(msg=f"node {self.owner}: {msg}", changes=self.changes, kept=self.kept)
+
     def run(self, *argv, ok=(0,)):
         rc, out, err = self.module.run_command(list(argv))
         if rc not in ok:
-            self.module.fail_json(msg=f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}",
-                                  changes=self.changes)
+            self.fail(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
         return rc, out
 
     def change(self, what):
         self.changes.append(what)
+
+    def keep(self, what):
+        """Something ringzero leaves in place on purpose (not its own, or edited by hand)."""
+        self.kept.append(what)
 
     @staticmethod
     def read(path):
@@ -76,9 +260,15 @@ class Node:
             return None
 
     def unit_state(self, unit):
-        _, out = self.run("systemctl", "show", unit, "-p", "ActiveState,UnitFileState,LoadState", ok=(0, 1))
+        _, out = self.run("systemctl", "show", unit, "-p", "ActiveState,UnitFileState,LoadState,FragmentPath",
+                          ok=(0, 1))
         props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
         return props.get("ActiveState", ""), props.get("UnitFileState", ""), props.get("LoadState", "")
+
+    def unit_fragment(self, unit):
+        _, out = self.run("systemctl", "show", unit, "-p", "FragmentPath,LoadState", ok=(0, 1))
+        props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        return props.get("FragmentPath", "") if props.get("LoadState") not in ("not-found", "") else ""
 
     @staticmethod
     def loaded_profiles():
@@ -93,41 +283,181 @@ class Node:
             out[name] = mode.strip("()")
         return out
 
+    # ---- ownership --------------------------------------------------------------------------
+    def claim(self, plan):
+        """Before anything changes: every planned file, owned unit and profile must be
+        ringzero's (this node's), absent, or declared `adopt`. The first foreign one stops
+        the run, naming it."""
+        foreign = []
+        for path, spec in sorted(plan["files"].items()):
+            entry = self.ledger.file(path)
+            if entry is not None and entry["owner"] != self.owner:
+                foreign.append(f"{path} belongs to ringzero node plan '{entry['owner']}'")
+                continue
+            try:
+                have = read_nofollow(path)
+            except LedgerError as e:
+                foreign.append(str(e))
+                continue
+            if entry is None and have is not None and not spec.get("adopt"):
+                foreign.append(f"{path} exists and ringzero did not create it (declare adopt: true to take it "
+                               "over; the original is kept and restored on removal)")
+        for u in plan["units"]:
+            if not u["owned"]:
+                continue
+            entry = self.ledger.data["units"].get(u["unit"])
+            if entry is not None:
+                if entry["owner"] != self.owner:
+                    foreign.append(f"unit {u['unit']} belongs to ringzero node plan '{entry['owner']}'")
+                continue
+            fragment = self.unit_fragment(u["unit"])
+            ours = f"{SYSTEMD_DIR}/{u['unit']}"
+            if fragment and fragment != ours and not u.get("adopt"):
+                foreign.append(f"unit {u['unit']} already exists ({fragment}) and ringzero did not create it "
+                               "(declare adopt: true to take it over)")
+        for s in plan["slices"]:
+            entry = self.ledger.data["units"].get(s["unit"])
+            if entry is not None and entry["owner"] != self.owner:
+                foreign.append(f"slice {s['unit']} belongs to ringzero node plan '{entry['owner']}'")
+            elif entry is None:
+                fragment = self.unit_fragment(s["unit"])
+                if fragment and fragment != s["path"]:
+                    foreign.append(f"slice {s['unit']} already exists ({fragment}) and ringzero did not create it")
+        loaded = None
+        for p in plan["apparmor"]:
+            entry = self.ledger.data["profiles"].get(p["name"])
+            if entry is not None:
+                if entry["owner"] != self.owner:
+                    foreign.append(f"AppArmor profile {p['name']} belongs to ringzero node plan '{entry['owner']}'")
+                continue
+            if loaded is None:
+                loaded = self.loaded_profiles() or {}
+            if p["name"] in loaded and not p.get("adopt"):
+                foreign.append(f"AppArmor profile {p['name']} is already loaded and ringzero did not load it "
+                               "(declare adopt: true to take it over)")
+        if foreign:
+            self.fail("refusing to touch what ringzero does not own: " + "; ".join(foreign))
+
+    def record(self, kind, key, entry):
+        """Write an ownership entry (before the change it describes)."""
+        if self.check:
+            return
+        self.ledger.data[kind][key] = entry
+        self.ledger.save()
+
+    def forget(self, kind, key):
+        if self.check or key not in self.ledger.data[kind]:
+            return
+        del self.ledger.data[kind][key]
+        self.ledger.save()
+
     # ---- files ----------------------------------------------------------------------------
+    def make_dirs(self, parent):
+        """Create `parent` and its missing ancestors, each recorded as ringzero's."""
+        missing = []
+        d = parent
+        while d not in ("/", "") and not os.path.lexists(d):
+            missing.append(d)
+            d = os.path.dirname(d)
+        for d in reversed(missing):
+            self.record("dirs", d, self.owner)
+            if not self.check:
+                os.mkdir(d, 0o755)
+
     def write_files(self, files):
         changed = set()
         for path, spec in sorted(files.items()):
             want = spec["content"].encode()
             mode = int(spec.get("mode", "0644"), 8)
-            have = self.read(path)
-            have_mode = os.stat(path).st_mode & 0o7777 if have is not None else None
-            if have == want and have_mode == mode:
+            have = read_nofollow(path)
+            have_mode = os.lstat(path).st_mode & 0o7777 if have is not None else None
+            entry = self.ledger.file(path)
+            if have == want and have_mode == mode and entry is not None and entry["sha256"] == sha256(want):
                 continue
             changed.add(path)
-            self.change(f"file {path}")
+            self.diff_before[path] = have.decode(errors="replace") if have is not None else ""
+            self.diff_after[path] = spec["content"]
+            if entry is None and have is not None:
+                self.change(f"adopt {path} (original kept)")
+            else:
+                self.change(f"file {path}")
             if self.check:
                 continue
-            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-            tmp = f"{path}.ringzero-tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-            with os.fdopen(fd, "wb") as f:
-                f.write(want)
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
+            backup = entry["backup"] if entry is not None else None
+            if entry is None and have is not None:  # adopt: keep the original first
+                backup = self.save_backup(path, have, have_mode)
+            self.make_dirs(os.path.dirname(path))
+            # `prior`: what ringzero wrote before, so a run cut between this record and the write
+            # below does not make ringzero's own old content look edited by hand.
+            prior = entry["sha256"] if entry is not None else None
+            self.record("files", path, {"owner": self.owner, "feature": spec.get("feature"), "sha256": sha256(want),
+                                        "prior": prior, "mode": spec.get("mode", "0644"), "backup": backup})
+            write_atomic(path, want, mode)
         return changed
 
+    def save_backup(self, path, data, mode):
+        Ledger._ensure_dir(self.ledger.backups)
+        backup = os.path.join(self.ledger.backups, sha256(path.encode())[:32])
+        write_atomic(backup, data, 0o600)
+        write_atomic(backup + ".mode", f"{mode:o}".encode(), 0o600)
+        return backup
+
     def remove_files(self, paths):
+        """Remove owned files: an adopted one gets its original back; one edited by hand since
+        ringzero wrote it is kept (and reported); anything not in the ledger is never touched."""
         removed = set()
         for path in sorted(paths):
-            if os.path.lexists(path):
+            entry = self.ledger.file(path)
+            if entry is None or entry["owner"] != self.owner:
+                continue
+            try:
+                have = read_nofollow(path)
+            except LedgerError as e:
+                self.keep(f"{path}: {e}; left in place")
+                self.forget("files", path)
+                continue
+            if entry["backup"]:
+                original = read_nofollow(entry["backup"])
+                mode_text = read_nofollow(entry["backup"] + ".mode")
+                if original is None:
+                    self.fail(f"{path} was adopted but its saved original {entry['backup']} is gone")
+                removed.add(path)
+                self.change(f"restore {path} (the original ringzero adopted)")
+                if not self.check:
+                    write_atomic(path, original, int((mode_text or b"644").decode(), 8))
+                    os.unlink(entry["backup"])
+                    if mode_text is not None:
+                        os.unlink(entry["backup"] + ".mode")
+                self.forget("files", path)
+                continue
+            if have is not None and sha256(have) not in (entry["sha256"], entry.get("prior")):
+                self.keep(f"{path}: edited since ringzero wrote it; kept")
+                self.forget("files", path)
+                continue
+            if have is not None:
                 removed.add(path)
                 self.change(f"remove {path}")
                 if not self.check:
-                    os.remove(path)
-                    parent = os.path.dirname(path)
-                    if parent.endswith(".d") and os.path.isdir(parent) and not os.listdir(parent):
-                        os.rmdir(parent)  # a drop-in directory ringzero made for its drop-in
+                    os.unlink(path)
+            self.forget("files", path)
         return removed
+
+    def remove_dirs(self):
+        """Directories ringzero created, deepest first, once empty; others are never removed."""
+        if self.check:
+            return
+        for d, _ in sorted(self.ledger.entries("dirs", self.owner), key=lambda e: -len(e[0])):
+            if any(f.startswith(d + "/") for f in self.ledger.data["files"]):
+                continue
+            if os.path.isdir(d) and not os.path.islink(d):
+                if os.listdir(d):
+                    self.keep(f"{d}: holds files ringzero did not create; kept")
+                    self.forget("dirs", d)
+                    continue
+                self.change(f"remove directory {d}")
+                if not self.check:
+                    os.rmdir(d)
+            self.forget("dirs", d)
 
     # ---- AppArmor -------------------------------------------------------------------------
     def load_profiles(self, profiles, changed_files):
@@ -135,27 +465,47 @@ class Node:
             return
         loaded = self.loaded_profiles()
         if loaded is None:
-            self.module.fail_json(msg=f"AppArmor is not enabled on this node ({APPARMOR_PROFILES} unreadable)")
+            self.fail(f"AppArmor is not enabled on this node ({APPARMOR_PROFILES} unreadable)")
         for p in profiles:
-            if p["path"] not in changed_files and loaded.get(p["name"]) == p["mode"]:
+            owned = self.ledger.data["profiles"].get(p["name"])
+            if owned is not None and p["path"] not in changed_files and loaded.get(p["name"]) == p["mode"]:
                 continue
             self.change(f"apparmor {p['name']} ({p['mode']})")
+            if owned is None:
+                self.record("profiles", p["name"], {"owner": self.owner, "feature": p.get("feature", "apparmor"),
+                                                    "path": p["path"], "adopted": p["name"] in loaded})
             if not self.check:
                 argv = ["apparmor_parser", "-r", "-W"] + (["-C"] if p["mode"] == "complain" else []) + [p["path"]]
                 self.run(*argv)
 
-    def unload_profiles(self, profiles):
+    def unload_profiles(self, names):
+        """Unload owned profiles (before their files go). Adopted ones are not unloaded: their
+        original is reloaded once its file is restored (reload_adopted_profiles)."""
         loaded = self.loaded_profiles() or {}
-        for p in profiles:
-            if p["name"] in loaded:
-                self.change(f"unload apparmor {p['name']}")
-                if self.check:
-                    continue
-                if os.path.exists(p["path"]):
-                    self.run("apparmor_parser", "-R", p["path"])
-                else:  # the file is gone already: unload by name
-                    with open("/sys/kernel/security/apparmor/.remove", "w") as f:
-                        f.write(p["name"])
+        for name in names:
+            entry = self.ledger.data["profiles"][name]
+            if entry["adopted"]:
+                continue
+            if name in loaded:
+                self.change(f"unload apparmor {name}")
+                if not self.check:
+                    if read_nofollow(entry["path"]) is not None:
+                        self.run("apparmor_parser", "-R", entry["path"])
+                    else:  # the file is gone already: unload by name
+                        with open("/sys/kernel/security/apparmor/.remove", "w") as f:
+                            f.write(name)
+            self.forget("profiles", name)
+
+    def reload_adopted_profiles(self, names):
+        for name in names:
+            entry = self.ledger.data["profiles"][name]
+            if not entry["adopted"]:
+                continue
+            if read_nofollow(entry["path"]) is not None:
+                self.change(f"reload the original apparmor {name}")
+                if not self.check:
+                    self.run("apparmor_parser", "-r", "-W", entry["path"])
+            self.forget("profiles", name)
 
     # ---- systemd --------------------------------------------------------------------------
     def daemon_reload(self):
@@ -163,8 +513,15 @@ class Node:
         if not self.check:
             self.run("systemctl", "daemon-reload")
 
+    def own_unit(self, unit, feature, adopt):
+        if unit not in self.ledger.data["units"]:
+            fragment = self.unit_fragment(unit)
+            self.record("units", unit, {"owner": self.owner, "feature": feature,
+                                        "adopted": bool(adopt and fragment and fragment != f"{SYSTEMD_DIR}/{unit}")})
+
     def converge_slices(self, slices, changed_files):
         for s in slices:
+            self.own_unit(s["unit"], s.get("feature", "slices"), False)
             active, enabled, _ = self.unit_state(s["unit"])
             if enabled != "enabled":
                 # enabled: the slice (and its cgroup) exists from boot, even before a unit runs in it
@@ -183,10 +540,8 @@ class Node:
                     still = self.slice_drift(s)
                     if still:
                         _, out = self.run("systemctl", "show", s["unit"], "-p", "DropInPaths")
-                        self.module.fail_json(
-                            msg=f"{s['unit']}: {', '.join(still)} set by a drop-in ringzero did not create "
-                                f"({out.strip()}); remove or change it, ringzero never deletes it",
-                            changes=self.changes)
+                        self.fail(f"{s['unit']}: {', '.join(still)} set by a drop-in ringzero did not create "
+                                  f"({out.strip()}); remove or change it, ringzero never deletes it")
             if active != "active":
                 self.change(f"start {s['unit']}")
                 if not self.check:
@@ -219,6 +574,8 @@ class Node:
     def converge_units(self, units, changed_files):
         for u in units:
             name = u["unit"]
+            if u["owned"]:
+                self.own_unit(name, u["feature"], u.get("adopt"))
             active, enabled, load = self.unit_state(name)
             touched = any(f in changed_files for f in u["files"])
             if u["owned"]:
@@ -254,39 +611,75 @@ class Node:
                     pass
             time.sleep(1)
         _, log = self.run("journalctl", "-u", unit, "-n", "15", "--no-pager", "-q", ok=(0, 1))
-        self.module.fail_json(msg=f"{unit}: no BPF program attached within {timeout} s; its journal:\n{log}",
-                              changes=self.changes)
+        self.fail(f"{unit}: no BPF program attached within {timeout} s; its journal:\n{log}")
 
-    def stop_units(self, units):
-        for u in units:
-            active, enabled, load = self.unit_state(u["unit"])
-            if load != "loaded":
+    def stop_owned_units(self, names):
+        """Stop and disable the services ringzero installed (slices are handled apart). An
+        adopted unit is not stopped: it is restarted on its original definition once its
+        files are restored (restart_units)."""
+        for name in names:
+            entry = self.ledger.data["units"][name]
+            if entry["adopted"] or name.endswith(".slice"):
                 continue
-            if u["owned"]:
-                if active in ("active", "activating", "reloading") or enabled == "enabled":
-                    self.change(f"stop and disable {u['unit']}")
-                    if not self.check:
-                        self.run("systemctl", "disable", "--now", u["unit"])
-            elif active == "active":
-                self.change(f"try-restart {u['unit']}")
+            active, enabled, load = self.unit_state(name)
+            if load == "loaded" and (active in ("active", "activating", "reloading") or enabled == "enabled"):
+                self.change(f"stop and disable {name}")
                 if not self.check:
-                    self.run("systemctl", "try-restart", u["unit"])
+                    self.run("systemctl", "disable", "--now", name)
+            self.forget("units", name)
 
-    def disable_slices(self, slices):
+    def restart_units(self, names):
+        """Units ringzero only confined (or adopted) go back to their own settings: restarted
+        if they run, never started, stopped or disabled."""
+        for name in names:
+            active, _, load = self.unit_state(name)
+            if load == "loaded" and active == "active":
+                self.change(f"try-restart {name}")
+                if not self.check:
+                    self.run("systemctl", "try-restart", name)
+            if name in self.ledger.data["units"] and self.ledger.data["units"][name]["adopted"]:
+                self.forget("units", name)
+
+    def disable_slices(self, names):
         """Before their files go: `systemctl disable` needs the unit file to find its links."""
-        for s in slices:
-            if self.unit_state(s["unit"])[1] == "enabled":
-                self.change(f"disable {s['unit']}")
+        for name in names:
+            if self.unit_state(name)[1] == "enabled":
+                self.change(f"disable {name}")
                 if not self.check:
-                    self.run("systemctl", "disable", s["unit"])
+                    self.run("systemctl", "disable", name)
 
-    def stop_slices(self, slices):
-        for s in slices:
-            active, _, load = self.unit_state(s["unit"])
+    @staticmethod
+    def slice_cgroup(name):
+        stem = name[: -len(".slice")].split("-")
+        return "/sys/fs/cgroup/" + "/".join("-".join(stem[: i + 1]) + ".slice" for i in range(len(stem)))
+
+    def foreign_members(self, name):
+        """Units still running in a slice once ringzero's own left it: not ringzero's to stop."""
+        cg = self.slice_cgroup(name)
+        events = self.read(f"{cg}/cgroup.events")
+        if events is None or b"populated 1" not in events:
+            return []
+        members = []
+        for root, dirs, _ in os.walk(cg):
+            for d in dirs:
+                if not d.endswith(".slice") and b"populated 1" in (self.read(f"{root}/{d}/cgroup.events") or b""):
+                    members.append(d)
+        return sorted(members) or ["processes in the slice itself"]
+
+    def stop_slices(self, names):
+        for name in names:
+            active, _, load = self.unit_state(name)
+            foreign = self.foreign_members(name) if active == "active" else []
+            if foreign:
+                # Still owned: a later removal stops it once those units have left.
+                self.keep(f"{name}: left running, it holds units ringzero did not place there "
+                          f"({', '.join(foreign)})")
+                continue
             if active == "active" and load != "masked":
-                self.change(f"stop {s['unit']}")
+                self.change(f"stop {name}")
                 if not self.check:
-                    self.run("systemctl", "stop", s["unit"])
+                    self.run("systemctl", "stop", name)
+            self.forget("units", name)
 
     # ---- packages -------------------------------------------------------------------------
     def ensure_packages(self, packages):
@@ -303,9 +696,8 @@ class Node:
             rc, out, err = self.module.run_command(
                 ["apt-get", "install", "-y", "--no-install-recommends", *missing], environ_update=env)
             if rc != 0:
-                self.module.fail_json(
-                    msg=f"packages {', '.join(missing)} are not installed and apt-get could not install them "
-                        f"(no network on this node?): {(err or out).strip()[-400:]}", changes=self.changes)
+                self.fail(f"packages {', '.join(missing)} are not installed and apt-get could not install them "
+                          f"(no network on this node?): {(err or out).strip()[-400:]}")
 
     def converge_module_params(self, params):
         """Loaded kernel modules whose live parameter differs from the declared one are
@@ -343,16 +735,40 @@ class Node:
                 self.reboot_notes.append(h["why"])
 
     # ---- the two states ---------------------------------------------------------------------
+    def owned(self, kind):
+        return [k for k, _ in self.ledger.entries(kind, self.owner, self.features)]
+
+    def remove(self, files, units, profiles, confined):
+        """Take back what the ledger says this plan owns (and only that)."""
+        services = [u for u in units if not u.endswith(".slice")]
+        slices = [u for u in units if u.endswith(".slice")]
+        adopted_units = [u for u in services if self.ledger.data["units"][u]["adopted"]]
+        self.stop_owned_units(services)
+        self.unload_profiles(profiles)
+        self.disable_slices(slices)
+        removed = self.remove_files(files)
+        if any(p.startswith(SYSTEMD_PREFIXES) for p in removed):
+            self.daemon_reload()
+        self.reload_adopted_profiles(profiles)
+        self.restart_units(sorted(set(confined) | set(adopted_units)))
+        self.stop_slices(slices)
+        self.remove_dirs()
+        return removed
+
     def present(self, plan, previous):
-        gone = _gone(previous or {}, plan)
-        self.stop_units(gone["units"])
-        self.unload_profiles(gone["apparmor"])
-        self.disable_slices(gone["slices"])
-        removed = self.remove_files(gone["files"])
+        self.claim(plan)
+        want_units = {u["unit"] for u in plan["units"] if u["owned"]} | {s["unit"] for s in plan["slices"]}
+        gone_confined = [u["unit"] for u in (previous or {}).get("units", [])
+                         if not u["owned"] and u["unit"] not in {x["unit"] for x in plan["units"]}]
+        removed = self.remove(
+            [p for p in self.owned("files") if p not in plan["files"]],
+            [u for u in self.owned("units") if u not in want_units],
+            [p for p in self.owned("profiles") if p not in {x["name"] for x in plan["apparmor"]}],
+            gone_confined,
+        )
         changed = self.write_files(plan["files"])
         if any(p.startswith(SYSTEMD_PREFIXES) for p in changed | removed):
             self.daemon_reload()
-        self.stop_slices(gone["slices"])
         self.ensure_packages(plan.get("packages", []))
         self.load_profiles(plan["apparmor"], changed)
         self.converge_slices(plan["slices"], changed)
@@ -361,15 +777,8 @@ class Node:
         self.run_hooks(plan.get("hooks", []), changed)
 
     def absent(self, plan):
-        self.stop_units([u for u in plan["units"] if u["owned"]])
-        self.unload_profiles(plan["apparmor"])
-        self.disable_slices(plan["slices"])
-        removed = self.remove_files(plan["files"])
-        if any(p.startswith(SYSTEMD_PREFIXES) for p in removed):
-            self.daemon_reload()
-        # Units ringzero only confined go back to their own settings.
-        self.converge_units([u for u in plan["units"] if not u["owned"]], removed)
-        self.stop_slices(plan["slices"])
+        self.remove(self.owned("files"), self.owned("units"), self.owned("profiles"),
+                    [u["unit"] for u in plan["units"] if not u["owned"]])
 
 
 def select(plan, features):
@@ -397,18 +806,24 @@ def select(plan, features):
     }
 
 
-def _gone(previous, plan):
-    """What `previous` declared that `plan` no longer does."""
-    files = set(plan.get("files", {}))
-    units = {u["unit"] for u in plan.get("units", [])}
-    profiles = {p["name"] for p in plan.get("apparmor", [])}
-    slices = {s["unit"] for s in plan.get("slices", [])}
-    return {
-        "files": [p for p in previous.get("files", {}) if p not in files],
-        "units": [u for u in previous.get("units", []) if u["unit"] not in units],
-        "apparmor": [p for p in previous.get("apparmor", []) if p["name"] not in profiles],
-        "slices": [s for s in previous.get("slices", []) if s["unit"] not in slices],
-    }
+def converge(module, plan, previous, features, state, state_dir):
+    """The whole run, under the node's lock: ledger loaded (or refused), then present/absent."""
+    plan = select(plan, features)
+    ledger = Ledger(state_dir)
+    node = Node(module, ledger, plan["node"], features)
+    try:
+        ledger.lock(plan["node"])
+        try:
+            ledger.load()
+            if state == "present":
+                node.present(plan, select(previous, features))
+            else:
+                node.absent(plan)
+        finally:
+            os.close(ledger.lock_fd)
+    except LedgerError as e:
+        node.fail(str(e))
+    return node
 
 
 def main():
@@ -420,18 +835,18 @@ def main():
             "previous": {"type": "dict", "required": False, "default": None},
             "features": {"type": "list", "elements": "str", "required": False, "default": None},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+            "state_dir": {"type": "path", "default": STATE_DIR},
         },
         supports_check_mode=True,
     )
-    node = Node(module)
-    features = module.params["features"]
-    plan = select(module.params["plan"], features)
-    if module.params["state"] == "present":
-        node.present(plan, select(module.params["previous"], features))
-    else:
-        node.absent(plan)
-    module.exit_json(changed=bool(node.changes), changes=node.changes,
-                     reboot_required=bool(node.reboot_notes), reboot_notes=node.reboot_notes)
+    p = module.params
+    node = converge(module, p["plan"], p["previous"], p["features"], p["state"], p["state_dir"])
+    result = {"changed": bool(node.changes), "changes": node.changes, "kept": node.kept,
+              "reboot_required": bool(node.reboot_notes), "reboot_notes": node.reboot_notes}
+    if module._diff and node.diff_after:
+        result["diff"] = [{"before_header": p, "after_header": p, "before": node.diff_before[p],
+                           "after": node.diff_after[p]} for p in sorted(node.diff_after)]
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

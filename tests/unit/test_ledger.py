@@ -1,0 +1,205 @@
+"""The node module's ownership ledger, on files in a temp directory (the kernel tier proves
+the same on a real guest with units and profiles): foreign files stop apply, adopted ones come
+back, hand edits survive removal, only created directories go, writes never follow links,
+and a missing or corrupt ledger is an error."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("ringzero_node", ROOT / "playbooks/library/ringzero_node.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+rz = _load()
+
+
+class Failed(Exception):
+    pass
+
+
+class FakeModule:
+    """What Node needs of AnsibleModule: check mode, fail_json, run_command (no units here)."""
+
+    def __init__(self, check: bool = False) -> None:
+        self.check_mode = check
+        self._diff = False
+
+    def fail_json(self, **kw: Any) -> None:
+        raise Failed(kw["msg"])
+
+    def run_command(self, argv: list[str], **_: Any) -> tuple[int, str, str]:
+        raise AssertionError(f"no command expected in a files-only plan: {argv}")
+
+
+def plan(node: str, files: dict[str, str], adopt: bool = False) -> dict[str, Any]:
+    return {"node": node, "units": [], "slices": [], "apparmor": [], "packages": [], "hooks": [], "module_params": [],
+            "files": {p: {"content": c, "mode": "0644", "feature": "services", "adopt": adopt} for p, c in files.items()}}
+
+
+def run(state_dir: Path, p: dict[str, Any], state: str = "present", check: bool = False) -> Any:
+    return rz.converge(FakeModule(check), p, None, None, state, str(state_dir))
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> tuple[Path, Path]:
+    (tmp_path / "etc").mkdir()
+    return tmp_path / "state", tmp_path / "etc"
+
+
+def test_apply_records_then_removal_takes_back_exactly_what_it_created(tree: tuple[Path, Path]) -> None:
+    state, etc = tree
+    (etc / "existing.d").mkdir()
+    f1, f2 = etc / "new.d" / "deep" / "a.conf", etc / "existing.d" / "b.conf"
+    p = plan("vm1", {str(f1): "a\n", str(f2): "b\n"})
+    node = run(state, p)
+    assert f1.read_text() == "a\n" and f2.read_text() == "b\n"
+    ledger = json.loads((state / "ledger.json").read_text())
+    assert set(ledger["files"]) == {str(f1), str(f2)}
+    assert set(ledger["dirs"]) == {str(etc / "new.d"), str(etc / "new.d" / "deep")}
+    assert oct((state / "ledger.json").stat().st_mode & 0o777) == "0o600"
+    assert oct(state.stat().st_mode & 0o777) == "0o700"
+    assert run(state, p).changes == [], "a second apply changed something"
+    node = run(state, p, "absent")
+    assert not f1.exists() and not f2.exists() and node.kept == []
+    assert not (etc / "new.d").exists(), "a directory ringzero created stayed"
+    assert (etc / "existing.d").is_dir(), "a directory ringzero did not create was removed"
+    assert json.loads((state / "ledger.json").read_text())["files"] == {}
+
+
+def test_a_foreign_file_at_a_planned_path_stops_apply_naming_it(tree: tuple[Path, Path]) -> None:
+    state, etc = tree
+    theirs = etc / "ssh.service"
+    theirs.write_text("admin's own\n")
+    other = etc / "fine.conf"
+    with pytest.raises(Failed, match=f"node vm1: refusing .*{theirs} exists and ringzero did not create it"):
+        run(state, plan("vm1", {str(other): "x\n", str(theirs): "ours\n"}))
+    assert theirs.read_text() == "admin's own\n" and not other.exists(), "apply changed something before refusing"
+
+
+def test_adopt_keeps_the_original_and_restores_it_on_removal(tree: tuple[Path, Path]) -> None:
+    state, etc = tree
+    theirs = etc / "usr.sbin.libvirtd"
+    theirs.write_text("package's profile\n")
+    theirs.chmod(0o640)
+    p = plan("vm1", {str(theirs): "ringzero's\n"}, adopt=True)
+    assert any("adopt" in c for c in run(state, p).changes)
+    assert theirs.read_text() == "ringzero's\n"
+    run(state, p, "absent")
+    assert theirs.read_text() == "package's profile\n" and oct(theirs.stat().st_mode & 0o777) == "0o640"
+    assert list((state / "adopted").iterdir()) == []
+
+
+def test_a_file_edited_by_hand_survives_removal_and_is_reported(tree: tuple[Path, Path]) -> None:
+    state, etc = tree
+    f = etc / "web.slice"
+    p = plan("vm1", {str(f): "[Slice]\n"})
+    run(state, p)
+    f.write_text("[Slice]\nCPUWeight=5\n")
+    node = run(state, p, "absent")
+    assert f.read_text() == "[Slice]\nCPUWeight=5\n"
+    assert node.kept == [f"{f}: edited since ringzero wrote it; kept"]
+
+
+def test_a_run_cut_after_recording_does_not_make_ringzeros_old_content_look_edited(tree: tuple[Path, Path]) -> None:
+    state, etc = tree
+    f = etc / "a.conf"
+    run(state, plan("vm1", {str(f): "v1\n"}))
+    # v2 recorded, the write never happened (the run was killed in between)
+    ledger = json.loads((state / "ledger.json").read_text())
+    ledger["files"][str(f)].update(prior=ledger["files"][str(f)]["sha256"], sha256=rz.sha256(b"v2\n"))
+    (state / "ledger.json").write_text(json.dumps(ledger))
+    node = run(state, plan("vm1", {str(f): "v2\n"}), "absent")
+    assert not f.exists() and node.kept == []
+
+
+def test_writes_never_follow_links(tree: tuple[Path, Path]) -> None:
+    state, etc = tree
+    target = etc / "shadow"
+    target.write_text("secret\n")
+    target.chmod(0o600)
+    link = etc / "planted.conf"
+    link.symlink_to(target)
+    with pytest.raises(Failed, match="is a symbolic link"):
+        run(state, plan("vm1", {str(link): "x\n"}, adopt=True))
+    assert target.read_text() == "secret\n" and oct(target.stat().st_mode & 0o777) == "0o600"
+    # a link planted where the temp file would go cannot redirect the write either
+    f = etc / "b.conf"
+    rz.write_atomic(str(f), b"new\n", 0o644)
+    assert f.read_text() == "new\n" and target.read_text() == "secret\n"
+
+
+def test_one_nodes_plan_never_takes_another_nodes_file(tree: tuple[Path, Path]) -> None:
+    state, etc = tree
+    f = etc / "shared.conf"
+    run(state, plan("vm1", {str(f): "vm1\n"}))
+    with pytest.raises(Failed, match="belongs to ringzero node plan 'vm1'"):
+        run(state, plan("vm2", {str(f): "vm2\n"}))
+    run(state, plan("vm2", {}), "absent")
+    assert f.read_text() == "vm1\n"
+
+
+def test_a_missing_or_corrupt_ledger_is_an_error_not_an_empty_one(tree: tuple[Path, Path]) -> None:
+    state, etc = tree
+    f = etc / "a.conf"
+    p = plan("vm1", {str(f): "x\n"})
+    run(state, p)
+    (state / "ledger.json").write_text("{not json")
+    with pytest.raises(Failed, match="ledger.json is corrupt"):
+        run(state, p, "absent")
+    (state / "ledger.json").write_text(json.dumps({"version": 1, "files": []}))
+    with pytest.raises(Failed, match="not a version-1 ringzero ledger"):
+        run(state, p, "absent")
+    (state / "ledger.json").unlink()
+    (state / "adopted").mkdir()
+    with pytest.raises(Failed, match="ledger.json is missing but .* holds ringzero state"):
+        run(state, p, "absent")
+    assert f.exists(), "a lost ledger made removal delete a file"
+
+
+def test_removal_of_what_the_plan_no_longer_declares_goes_by_the_ledger(tree: tuple[Path, Path]) -> None:
+    state, etc = tree
+    a, b = etc / "a.conf", etc / "b.conf"
+    run(state, plan("vm1", {str(a): "a\n", str(b): "b\n"}))
+    run(state, plan("vm1", {str(a): "a\n"}))  # no `previous` given: the ledger knows b
+    assert a.exists() and not b.exists()
+
+
+def test_one_run_per_node_at_a_time(tree: tuple[Path, Path]) -> None:
+    state, _ = tree
+    first = rz.Ledger(str(state))
+    first.lock("vm1")
+    errors: list[str] = []
+
+    def second() -> None:
+        try:
+            rz.Ledger(str(state)).lock("vm1", timeout=1)
+        except rz.LedgerError as e:
+            errors.append(str(e))
+
+    t = threading.Thread(target=second)
+    start = time.monotonic()
+    t.start()
+    t.join()
+    assert time.monotonic() - start >= 1
+    assert errors and f"pid {os.getpid()}, node vm1" in errors[0], errors
+    os.close(first.lock_fd)
+    second_ledger = rz.Ledger(str(state))
+    second_ledger.lock("vm1", timeout=1)  # free again once the holder is gone
+    os.close(second_ledger.lock_fd)

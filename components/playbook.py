@@ -45,6 +45,8 @@ class RunResult:
     seconds: float = 0.0
     reboot_notes: list[str] = field(default_factory=list)
     unreachable: bool = False
+    # What the node module left in place on purpose (not ringzero's, or edited by hand since).
+    kept: list[str] = field(default_factory=list)
 
 
 def progress(message: str) -> None:
@@ -146,6 +148,7 @@ def _run_in_process(
             if kind == "runner_on_ok":
                 result.changes += [str(c) for c in res.get("changes", [])]
                 result.reboot_notes += [str(n) for n in res.get("reboot_notes", [])]
+                result.kept += [str(k) for k in res.get("kept", [])]
                 if res.get("changed"):
                     result.changed += 1
                 print(f"{_PROGRESS}{host}: {task}: {'changed' if res.get('changed') else 'ok'}", flush=True)

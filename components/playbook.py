@@ -189,6 +189,12 @@ def _failed(name: str, what: str, result: RunResult) -> RuntimeError:
     return RuntimeError(f"PlaybookRun '{name}' ({what}) failed: " + "; ".join(result.failures))
 
 
+def _warn_kept(name: str, result: RunResult) -> None:
+    """What the node kept on purpose is said in `pulumi up`: someone may want to look at it."""
+    for what in result.kept:
+        pulumi.log.warn(f"PlaybookRun '{name}': {what}")
+
+
 class PlaybookRunProvider(dyn.ResourceProvider):
     """Small and stable on purpose: dill pickles this class into state by reference."""
 
@@ -197,12 +203,13 @@ class PlaybookRunProvider(dyn.ResourceProvider):
                          playbook=props["playbook"], label=f"{props['name']}: ")
         if not r.ok:
             raise _failed(props["name"], "apply", r)
+        _warn_kept(props["name"], r)
         # apply_id changes with every apply (a repair of drift too): the ComplianceCheck takes
         # it as input, so it runs again after any apply and never on a no-op `pulumi up`.
         return {**props, "applied_hash": props["content_hash"], "apply_id": uuid.uuid4().hex,
                 "changed": r.changed, "changes": r.changes,
                 "seconds": r.seconds, "reboot_required": bool(r.reboot_notes), "reboot_notes": r.reboot_notes,
-                "drift": []}
+                "kept": r.kept, "drift": []}
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         return dyn.CreateResult(id_=f"{props['node']['name']}:{props['playbook']}", outs=self._apply(props, None))
@@ -227,6 +234,7 @@ class PlaybookRunProvider(dyn.ResourceProvider):
             return
         if not r.ok:
             raise _failed(props["name"], "remove", r)
+        _warn_kept(props["name"], r)
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         r = run_playbook(props["node"], props["private_key"], _extravars(props, "present"),
@@ -248,6 +256,7 @@ class PlaybookRun(dyn.Resource):
     changed: pulumi.Output[int]
     changes: pulumi.Output[list[str]]
     drift: pulumi.Output[list[str]]
+    kept: pulumi.Output[list[str]]
     reboot_required: pulumi.Output[bool]
 
     def __init__(
@@ -261,7 +270,7 @@ class PlaybookRun(dyn.Resource):
                 "name": name, "node": node, "private_key": pulumi.Output.secret(private_key),
                 "playbook": playbook, "plan": plan, "content_hash": plan_hash(plan),
                 "applied_hash": None, "apply_id": None, "changed": None, "changes": None, "seconds": None,
-                "reboot_required": None, "reboot_notes": None, "drift": None,
+                "reboot_required": None, "reboot_notes": None, "kept": None, "drift": None,
             },
             opts,
         )

@@ -33,7 +33,15 @@ def local_config() -> dict[str, Any]:
 
 
 def local_topology() -> Topology:
-    return from_data(local_config())
+    """The reference declaration, its seccomp filter also denying `sethostname` (first): a call
+    that changes the node when made unconfined, so the kernel tier's node-unchanged comparison
+    would catch a filter probe that ever issued it outside the filter (it blanked the hostname)."""
+    data = local_config()
+    for node in data.get("nodes", []):
+        for profile in node.get("seccomp", []):
+            if profile["name"] == "no-mkdir":
+                profile["rules"][0]["names"] = ["sethostname", *profile["rules"][0]["names"]]
+    return from_data(data)
 
 
 def leftovers_script(topology: Topology, node: str) -> str:

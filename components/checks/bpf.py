@@ -12,7 +12,9 @@ from .base import Check, expect_equal
 from .probe import Probe
 
 # Packaged bpftrace tools ringzero knows how to trigger: a command that must appear in the
-# tool's output (`{token}` is a fresh random marker).
+# tool's output (`{token}` is a fresh random marker). Each is harmless by construction: it
+# prints, or opens / stats a file that does not exist, and changes nothing on the node. Every
+# command runs under Probe.run's timeout, and the loops below stop at their deadlines.
 TRIGGERS = {
     "execsnoop.bt": "/bin/echo ringzero-probe-{token}",
     "opensnoop.bt": "/bin/cat /tmp/ringzero-probe-{token}",

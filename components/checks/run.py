@@ -149,7 +149,10 @@ class Progress:
 def ssh_config_file(tmp: Path, ssh: SshOptions) -> str:
     """An ssh_config in `tmp` for every machine: batch mode, host keys always checked."""
     lines = ["Host *", "  BatchMode yes", "  LogLevel ERROR", f"  ConnectTimeout {ssh.timeout_s}",
-             "  StrictHostKeyChecking yes"]
+             "  StrictHostKeyChecking yes",
+             # a connection that stops answering ends (ssh exits 255) instead of hanging a probe:
+             # the remote commands are bounded by `timeout`, this bounds the link itself
+             f"  ServerAliveInterval {max(1, ssh.timeout_s // 3)}", "  ServerAliveCountMax 3"]
     if ssh.known_hosts:
         lines += [f"  UserKnownHostsFile {Path(ssh.known_hosts).resolve()}", "  GlobalKnownHostsFile /dev/null"]
     path = tmp / "ssh_config"

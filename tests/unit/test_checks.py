@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +13,13 @@ from ringzero.checks.apparmor import loaded_profiles
 from ringzero.checks.bpf import attachments
 from ringzero.checks.cgroup import cgroup_files
 from ringzero.checks.hosts import parse_endpoints
-from ringzero.checks.probe import parse, properties
-from ringzero.checks.seccomp import seccomp_mode
+from ringzero.checks.probe import TIMED_OUT, parse, properties
+from ringzero.checks.run import judge
+from ringzero.checks.seccomp import UNSAFE_SYSCALLS, probe_syscalls, seccomp_mode
+from ringzero.checks.seccomp import checks as seccomp_checks
 from ringzero.compliance import junit_counts
-from ringzero.spec import SliceSpec
+from ringzero.spec import SeccompProfileSpec, SliceSpec, SyscallRule
+from ringzero.spec._libseccomp import syscall_number
 
 from tests.fixtures import local_topology
 
@@ -33,7 +37,7 @@ class DeadHost:
     """A node where nothing ringzero declares exists: every read is missing, every command fails."""
 
     def run(self, command: str, *args: str) -> Result:
-        if command.startswith("sh -c"):
+        if "ringzero-probe" in command:
             keys = args[1:]
             return Result(0, "".join(f"\x1e{k}\n\x1emissing\n" for k in keys))
         return Result(1, "", "No such file or directory")
@@ -43,7 +47,7 @@ def test_ids_are_readable_and_unique() -> None:
     ids = [c.id for c in CHECKS]
     assert len(ids) == len(set(ids)) >= 30
     assert "vm1::slice:web.slice::memory.max" in ids
-    assert "vm1::seccomp:no-mkdir::ringzero-demo-web.service:mkdir" in ids
+    assert "vm1::seccomp:no-mkdir::ringzero-demo-web.service:sethostname" in ids
     assert "vm2::host:kvm::nested-virt" in ids
 
 
@@ -109,3 +113,114 @@ def test_junit_counts(tmp_path: Path) -> None:
     c = junit_counts(str(report))
     assert (c.passed, c.failed, c.errors) == (1, 1, 1)
     assert c.failures == ["vm1::c::d: AssertionError: expected 1", "vm1::e::f: boom"]
+
+
+# ---- the seccomp filter probe: side-effect free, bounded, never a pass it cannot prove ------
+def _seccomp(names: tuple[str, ...], arch: str = "x86_64") -> Check:
+    spec = SeccompProfileSpec("p", "SCMP_ACT_ALLOW", architecture=arch,
+                              rules=(SyscallRule(names, "SCMP_ACT_ERRNO", "EPERM"),), services=("web.service",))
+    (denied,) = [c for c in seccomp_checks("n1", spec) if c.aspect.startswith("web.service:")
+                 and c.aspect != "web.service:Seccomp"]
+    return denied
+
+
+class SeccompHost:
+    """A node as the seccomp probe sees it: `filtered` / `free` are what the two transient
+    units print (or a Result, or a callable run instead); every command is recorded."""
+
+    def __init__(self, filtered: object = "1\n1\n", free: object = "1\n14\n", *, machine: str = "x86_64",
+                 unit_filter: str = "~sethostname mkdir") -> None:
+        self.filtered, self.free = filtered, free
+        self.values = {"arch:": machine + "\n", "unit:web.service":
+                       f"SystemCallFilter={unit_filter}\nSystemCallErrorNumber=EPERM\nSystemCallArchitectures=native\n"}
+        self.commands: list[str] = []
+
+    def run(self, command: str, *args: str) -> Result:
+        if "ringzero-probe" in command:
+            return Result(0, "".join(f"\x1e{k}\n{self.values.get(k, '')}\n" for k in args[1:]))
+        line = args[0]
+        self.commands.append(command % args)
+        out = self.filtered if "SystemCallFilter=" in line else self.free
+        if callable(out):
+            out = out()
+        return out if isinstance(out, Result) else Result(0, str(out))
+
+
+def _judge(check: Check, host: SeccompHost) -> tuple[str, str]:
+    probe = Probe(host, "n1")
+    probe.fetch(check.reads)
+    return judge(check, probe, {check.control: check}, {})
+
+
+def test_the_seccomp_probe_never_calls_a_syscall_that_takes_effect_whatever_its_arguments() -> None:
+    unsafe = sorted(n for n in UNSAFE_SYSCALLS if syscall_number("x86_64", n) is not None)
+    assert {"sync", "pause", "fork", "vfork", "setsid", "vhangup", "exit", "exit_group", "munlockall",
+            "sched_yield"} <= set(unsafe)
+    spec = SeccompProfileSpec("p", "SCMP_ACT_ALLOW", rules=(
+        SyscallRule(("sync", "pause", "sethostname"), "SCMP_ACT_ERRNO"),
+        SyscallRule((*unsafe, "mkdir", "sethostname", "reboot", "settimeofday", "mount"), "SCMP_ACT_ERRNO")))
+    assert probe_syscalls(spec) == ("sethostname", "mkdir", "reboot", "settimeofday")  # rule order, at most 4
+    assert not set(probe_syscalls(spec)) & UNSAFE_SYSCALLS
+    # only unsafe ones: refused (an error naming them), and nothing is run
+    check, host = _seccomp(("sync", "pause")), SeccompHost()
+    status, message = _judge(check, host)
+    assert (status, host.commands) == ("error", [])
+    assert "refusing to probe" in message and "sync, pause" in message
+
+
+def test_a_profile_for_another_architecture_is_not_applicable_and_runs_nothing() -> None:
+    check, host = _seccomp(("mkdirat",), arch="aarch64"), SeccompHost()  # mkdirat on aarch64 is pause on x86_64
+    status, message = _judge(check, host)
+    assert (status, host.commands) == ("n/a", [])
+    assert "declared for aarch64" in message and "x86_64" in message
+    check, host = _seccomp(("mkdir",)), SeccompHost(machine="sparc64")
+    assert _judge(check, host)[0] == "error" and host.commands == []
+
+
+def test_the_filter_probe_passes_only_on_what_it_proves_and_runs_both_calls_sandboxed() -> None:
+    check, host = _seccomp(("sethostname", "mkdir")), SeccompHost()
+    assert check.aspect == "web.service:sethostname"
+    assert _judge(check, host) == ("pass", "")
+    filtered, free = host.commands
+    for cmd in (filtered, free):  # bounded, unprivileged, sandboxed; never the call as root outside a unit
+        assert cmd.startswith("timeout ") and "systemd-run" in cmd and "User=nobody" in cmd
+        assert "CapabilityBoundingSet=" in cmd and "NoNewPrivileges=yes" in cmd and "RuntimeMaxSec=" in cmd
+        assert not any(d in cmd for d in ("ProtectClock", "ProtectKernel", "PrivateDevices", "RestrictNamespaces",
+                                          "ProtectHostname", "MemoryDenyWriteExecute", "LockPersonality"))
+    assert "SystemCallFilter=~sethostname mkdir" in filtered and "SystemCallErrorNumber=EPERM" in filtered
+    assert "SystemCallFilter" not in free
+    assert " 170 83" in filtered  # x86_64's sethostname and mkdir
+
+
+def test_the_filter_probe_fails_where_the_filter_is_absent() -> None:
+    check = _seccomp(("sethostname", "mkdir"))
+    status, message = _judge(check, SeccompHost(unit_filter=""))
+    assert status == "fail" and "no SystemCallFilter=" in message
+    # declared by the unit, but not denying: mkdir fails with its own EFAULT
+    status, message = _judge(check, SeccompHost(filtered="1\n14\n"))
+    assert status == "fail" and "mkdir() gave EFAULT, expected EPERM" in message
+
+
+def test_the_filter_probe_is_an_error_when_it_cannot_run_or_prove(monkeypatch: pytest.MonkeyPatch) -> None:
+    check = _seccomp(("sethostname", "mkdir"))
+    status, message = _judge(check, SeccompHost(filtered=Result(1, "", "Failed to start transient service unit")))
+    assert status == "error" and "Failed to start transient service unit" in message
+    status, message = _judge(check, SeccompHost(free=Result(124)))  # timeout(1) ended it
+    assert status == "error" and "did not finish within" in message
+    status, message = _judge(check, SeccompHost(free="1\n1\n"))  # indistinguishable without the filter
+    assert status == "error" and "proves nothing" in message
+    # a connection that never answers: the local watchdog ends the wait
+    monkeypatch.setattr("ringzero.checks.probe.WATCHDOG_SLACK_S", 0)
+    monkeypatch.setattr("ringzero.checks.probe.KILL_AFTER_S", 0)
+    monkeypatch.setattr("ringzero.checks.seccomp.PROBE_TIMEOUT_S", 0.2)
+    status, message = _judge(check, SeccompHost(filtered=lambda: time.sleep(3)))
+    assert status == "error" and "did not answer" in message
+
+
+def test_a_read_that_times_out_is_an_error() -> None:
+    assert parse("\x1eshell:sleep 99\n\x1etimeout\n") == {"shell:sleep 99": TIMED_OUT}
+    check = _seccomp(("mkdir",))
+    host = SeccompHost()
+    host.values["arch:"] = "\x1etimeout"
+    status, message = _judge(check, host)
+    assert (status, host.commands) == ("error", []) and "did not finish within" in message

@@ -1,0 +1,257 @@
+"""Secret files on disk only while a run needs them: private directories owned by a live pid.
+
+ssh and the libvirt provider read a private key from a file, so ringzero writes one, but
+only into a directory that this process created (0700, not a symlink, owned by us) and
+that carries its owner (pid and start time). The directory goes when the run ends; one
+left by a killed run (SIGKILL runs no cleanup) is removed by the next run that looks,
+because its owner is dead. Example::
+
+    with private_tempdir("ringzero-ssh-") as d:
+        key = write_secret(d / "id", private_key)
+        subprocess.run(["ssh", "-i", str(key), ...])
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+OWNER_FILE = "owner"
+WATCHER_NAME = "ringzero-keyfiles-watcher"  # in the watcher's command line, to tell it apart
+# Environment variables that must not reach a child that records its environment
+# (ansible-runner writes it into its artifacts): Pulumi's own, and anything secret-looking.
+_SECRET_ENV = re.compile(
+    r"^PULUMI_|(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?|PRIVATE_KEY|API_KEY|ACCESS_KEY)(_|$)",
+    re.IGNORECASE,
+)
+
+
+class UnsafePathError(RuntimeError):
+    """A path ringzero would put a secret in is not a private directory of ours."""
+
+
+def safe_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """`env` (default os.environ) without Pulumi's variables and secret-looking ones."""
+    src = dict(os.environ if env is None else env)
+    return {k: v for k, v in src.items() if not _SECRET_ENV.search(k)}
+
+
+def proc_start_time(pid: int) -> str | None:
+    """The start time of `pid` in clock ticks since boot (with the pid, names one process), or None."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
+    fields = stat_line[stat_line.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def owner_token(pid: int | None = None) -> str:
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}.{proc_start_time(pid) or 0}"
+
+
+def owner_alive(token: str) -> bool:
+    """True while the process named by `token` ("<pid>.<start time>") runs."""
+    pid_s, _, start = token.strip().partition(".")
+    if not pid_s.isdigit():
+        return False
+    now = proc_start_time(int(pid_s))
+    return now is not None and (start in ("", "0") or now == start)
+
+
+def check_private_dir(path: Path) -> None:
+    """Refuse unless `path` is a real directory (not a symlink) owned by us with no group/other access."""
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafePathError(f"{path}: not a directory of ours (a symlink or another file is there); refusing to "
+                              "put a private key in it")
+    if st.st_uid != os.geteuid():
+        raise UnsafePathError(f"{path}: owned by uid {st.st_uid}, not {os.geteuid()}; refusing to put a private "
+                              "key in it")
+    if st.st_mode & 0o077:
+        raise UnsafePathError(f"{path}: mode {stat.S_IMODE(st.st_mode):04o} lets others in; refusing to put a "
+                              "private key in it")
+
+
+def ensure_private_parent(path: Path) -> None:
+    """Create `path` (0700) if missing; a real directory of ours that others may enter is closed
+    (0700: earlier versions made it 0755); anything else is refused (parents are the user's)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o077:
+        os.chmod(path, 0o700, follow_symlinks=False)
+    check_private_dir(path)
+
+
+def write_secret(path: Path, text: str) -> Path:
+    """Create `path` (0600) with `text`: never follows a link, never reuses an existing file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+def write_key(path: Path, private_key: str) -> Path:
+    """A private key file as ssh wants it (a final newline)."""
+    return write_secret(path, private_key if private_key.endswith("\n") else private_key + "\n")
+
+
+def _dir_owner(path: Path) -> str | None:
+    try:
+        return (path / OWNER_FILE).read_text()
+    except OSError:
+        return None
+
+
+def remove_stale(base: Path, prefix: str) -> list[Path]:
+    """Remove `base/<prefix><pid>.<start>-*` directories whose owner process is gone; returns them."""
+    removed: list[Path] = []
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return removed
+    pattern = re.compile(re.escape(prefix) + r"(\d+\.\d+)-")
+    for p in entries:
+        m = pattern.match(p.name)
+        if not m or owner_alive(m.group(1)):
+            continue
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+@contextlib.contextmanager
+def private_tempdir(prefix: str, base: str | Path | None = None) -> Iterator[Path]:
+    """A fresh 0700 directory `<base>/<prefix><pid>.<start>-XXXX`, removed on exit.
+
+    Stale ones of the same prefix (their pid is dead: a killed run) are removed first.
+    """
+    root = Path(base or tempfile.gettempdir())
+    remove_stale(root, prefix)
+    d = Path(tempfile.mkdtemp(prefix=f"{prefix}{owner_token()}-", dir=root))
+    try:
+        check_private_dir(d)
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def claim_run_dir(path: Path) -> Path:
+    """Create `path` afresh as this process's private run directory (0700, an owner file inside).
+
+    The path stays the same from run to run (it may be part of a provider's configuration);
+    what is in it lives for one run. A directory left there by a process that is gone is
+    removed first; one whose owner still runs is refused, naming the pid. The directory is
+    removed when this process exits (atexit), and by a small watcher process when this one
+    is killed (the Pulumi language host SIGKILLs the program when the engine dies).
+    """
+    ensure_private_parent(path.parent)
+    if os.path.lexists(path):
+        owner = _dir_owner(path) if not os.path.islink(path) else None
+        if owner is not None and owner_alive(owner):
+            if owner.strip() == owner_token():
+                return path
+            raise UnsafePathError(f"{path} is in use by another run (pid {owner.split('.')[0]}): wait for it to end")
+        if os.path.islink(path) or not os.path.isdir(path):
+            os.unlink(path)
+        else:
+            shutil.rmtree(path)
+    sweep_run_dirs(path.parent)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.{owner_token()}-", dir=path.parent))
+    write_secret(staging / OWNER_FILE, owner_token())
+    os.rename(staging, path)  # atomic; fails if another run claimed it meanwhile (not empty)
+    check_private_dir(path)
+    _release_at_exit(path)
+    return path
+
+
+def sweep_run_dirs(parent: Path) -> list[Path]:
+    """Remove the run directories under `parent` (other stacks' too) whose owner is gone."""
+    removed: list[Path] = []
+    for p in sorted(parent.iterdir()) if parent.is_dir() else []:
+        if p.name.startswith("."):
+            m = re.match(r"\.[^/]*?\.(\d+\.\d+)-", p.name)  # a staging directory of claim_run_dir
+            owner: str | None = m.group(1) if m else None
+        else:
+            owner = _dir_owner(p)
+        if owner is None or owner_alive(owner) or os.path.islink(p) or not p.is_dir():
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
+
+
+def replace_secret(path: Path, text: str) -> Path:
+    """write_secret to a fresh name beside `path`, then rename it over `path` (a private directory of ours)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    write_secret(tmp, text)
+    os.replace(tmp, path)
+    return path
+
+
+def release_run_dir(path: Path) -> None:
+    """Remove a run directory if this process owns it."""
+    owner = _dir_owner(path)
+    if owner is not None and owner.strip() == owner_token() and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+_released: set[Path] = set()  # per process by nature: what this process must remove when it exits
+
+
+def _release_at_exit(path: Path) -> None:
+    if path in _released:
+        return
+    _released.add(path)
+    atexit.register(release_run_dir, path)
+    # atexit does not run on SIGTERM or SIGKILL: the watcher covers every way of dying.
+    watch_and_remove(os.getpid(), path)
+
+
+def watch_and_remove(pid: int, path: Path) -> None:
+    """Start a detached watcher that removes `path` once `pid` has exited (however it ended)."""
+    subprocess.Popen(
+        [sys.executable, "-S", "-c", _WATCHER, WATCHER_NAME, str(pid), owner_token(pid), str(path), OWNER_FILE],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, close_fds=True, env=safe_env(), cwd="/",
+    )
+
+
+# The watcher: no imports of ours, so it starts in milliseconds and outlives a killed parent.
+_WATCHER = r"""
+import os, select, shutil, sys, time
+pid, token, path, owner = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+try:
+    fd = os.pidfd_open(pid)
+    select.select([fd], [], [])
+except OSError:
+    while os.path.exists(f"/proc/{pid}"):
+        time.sleep(1)
+try:
+    with open(os.path.join(path, owner)) as f:
+        mine = f.read().strip() == token
+except OSError:
+    mine = False
+if mine and not os.path.islink(path):
+    shutil.rmtree(path, ignore_errors=True)
+"""

@@ -20,6 +20,7 @@ from typing import Any
 
 import pulumi
 
+from . import keyfiles
 from .apparmor import AppArmorProfile
 from .cgroup import CgroupSlice
 from .compliance import ComplianceCheck
@@ -99,24 +100,28 @@ class Deployed:
 
 
 def key_dir(project: str, stack: str) -> Path:
-    """Where the SSH material for a stack's remote libvirt URIs lives (the Go provider needs files)."""
+    """Where a run keeps the SSH files of a stack's remote libvirt URIs (the Go provider reads files).
+
+    The path is stable (it is part of the provider's URI in state: a new path would be a
+    provider diff on every `pulumi up`); what is in it exists only while a program run needs
+    it (see ssh_uri_with_files).
+    """
     cache = Path(os.environ.get("RINGZERO_CACHE", Path.home() / ".cache" / "ringzero"))
     return cache / "keys" / f"{project}-{stack}"
 
 
 def ssh_uri_with_files(host: HostSpec, private_key: str, known_hosts: str) -> str:
-    """host.uri plus keyfile/known_hosts query parameters, writing both files (0600).
+    """host.uri plus keyfile/knownhosts query parameters, writing both files (0600) for this run.
 
-    Only paths reach the state; the key itself stays a secret there.
+    Only paths reach the state; the key itself stays a secret there. The directory is
+    created afresh by this program run (0700, ours, not a symlink) and removed when the
+    program exits: the Pulumi program lives until the engine has finished, so the provider
+    has the key for the whole update, destroy (`--run-program`) or refresh (`--run-program`).
+    A directory left by a killed run is removed by a watcher process or else by the next run.
     """
-    d = key_dir(pulumi.get_project(), pulumi.get_stack())
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    d.chmod(0o700)
-    key, kh = d / "access", d / f"known_hosts-{host.name}"
-    for path, text in ((key, private_key), (kh, known_hosts + "\n")):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+    d = keyfiles.claim_run_dir(key_dir(pulumi.get_project(), pulumi.get_stack()))
+    key = keyfiles.replace_secret(d / "access", private_key if private_key.endswith("\n") else private_key + "\n")
+    kh = keyfiles.replace_secret(d / f"known_hosts-{host.name}", known_hosts + "\n")
     return f"{host.uri}?keyfile={key}&knownhosts={kh}&sshauth=privkey"
 
 
@@ -151,6 +156,7 @@ def deploy(
     out = Deployed(topology=topology, access_key=access)
     # Hosts reached directly first, with their images and VMs; then hosts whose libvirtd
     # runs inside one of those VMs (their providers wait until that VM answers SSH).
+    connect: dict[str, pulumi.Output[str]] = {}  # the URI (key, known_hosts) of hosts reached over SSH
     for via in (False, True):
         for h in topology.hosts:
             if (h.via_vm is not None) != via:
@@ -159,7 +165,7 @@ def deploy(
                 out.hosts[h.name] = HypervisorHost(h.name, h)
             else:
                 vm = out.vms[h.via_vm]
-                uri = _remote_uri(h, access.private_key, vm.known_hosts)
+                uri = connect[h.name] = _remote_uri(h, access.private_key, vm.known_hosts)
                 deps = [vm.ready] if vm.ready is not None else [vm]
                 out.hosts[h.name] = HypervisorHost(h.name, h, uri=uri, opts=pulumi.ResourceOptions(depends_on=deps))
             for img in (i for i in topology.images if i.host == h.name):
@@ -174,6 +180,7 @@ def deploy(
                     host_key_private=host_key.private_key,
                     host_key_public=host_key.public_key,
                     access_private_key=access.private_key,
+                    connect_uri=connect.get(h.name),
                 )
     for node in topology.nodes:
         comps: list[PolicyComponent] = []

@@ -13,10 +13,8 @@ and shows failures in its outputs. Example::
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic as dyn
 
+from . import keyfiles
 from .paths import compliance_dir
 
 
@@ -61,19 +60,19 @@ def junit_counts(path: str) -> Counts:
 def run_suite(manifest: str, nodes: list[dict[str, Any]], private_key: str, report: str) -> Counts:
     """The suite from the installed package against `nodes`; the JUnit report lands at `report`."""
     Path(report).parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="ringzero-compliance-") as tmp:
-        mpath, key, kh = (os.path.join(tmp, n) for n in ("manifest.json", "key", "known_hosts"))
-        Path(mpath).write_text(manifest)
-        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-            f.write(private_key if private_key.endswith("\n") else private_key + "\n")
-        Path(kh).write_text("".join(str(n["known_hosts"]) + "\n" for n in nodes))
+    # the key exists only inside this 0700 directory, for this run (see ringzero.keyfiles)
+    with keyfiles.private_tempdir("ringzero-compliance-") as tmp_dir:
+        tmp = str(tmp_dir)
+        mpath = str(keyfiles.write_secret(tmp_dir / "manifest.json", manifest))
+        key = str(keyfiles.write_key(tmp_dir / "key", private_key))
+        kh = str(keyfiles.write_secret(tmp_dir / "known_hosts", "".join(str(n["known_hosts"]) + "\n" for n in nodes)))
         hosts = ",".join(f"{n['name']}=ssh://{n['user']}@{n['host']}:{int(n['port'])}" for n in nodes)
         suite = compliance_dir()
         res = subprocess.run(
             [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider",
              f"--rootdir={suite}", "--manifest", mpath, "--hosts", hosts, "--ssh-identity-file", key,
              "--known-hosts", kh, f"--junitxml={report}", "-o", "junit_family=xunit1"],
-            capture_output=True, text=True, timeout=1800, cwd=tmp,
+            capture_output=True, text=True, timeout=1800, cwd=tmp, env=keyfiles.safe_env(),
         )
         if res.returncode not in (0, 1) or not Path(report).exists():
             raise RuntimeError(f"the compliance suite could not run (exit {res.returncode}):\n"

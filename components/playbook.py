@@ -18,9 +18,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic as dyn
 
+from . import keyfiles
 from .paths import playbooks_dir
 from .plan import plan_hash
 
@@ -96,13 +99,18 @@ def run_playbook(
     ansible-playbook through a pty, and forking inside a multi-threaded gRPC server (the
     dynamic provider) was seen to kill the child before exec (rc None, no output). The worker
     prints progress lines and, last, the result as JSON; the private key goes over stdin.
+    Its private_data_dir (key, inventory, artifacts) is `ringzero-ansible-<pid>.<start>-*` in
+    the temp directory, removed when the worker ends, is terminated, or loses this process;
+    one a SIGKILL left behind is removed by the next worker.
     """
     start = time.monotonic()
     request = {"node": node, "private_key": private_key, "extravars": extravars, "playbook": playbook,
                "check": check}
+    # ansible-runner records its whole environment in its artifacts: the worker gets none of
+    # Pulumi's variables (PULUMI_CONFIG_PASSPHRASE, ...) nor anything secret-looking.
     proc = subprocess.Popen(
         [sys.executable, "-m", "ringzero.playbook"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, env=keyfiles.safe_env(),
     )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(json.dumps(request))
@@ -133,12 +141,10 @@ def _run_in_process(
     import ansible_runner
 
     result = RunResult(ok=False)
-    with tempfile.TemporaryDirectory(prefix="ringzero-ansible-") as tmp:
-        key = os.path.join(tmp, "key")
-        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-            f.write(private_key if private_key.endswith("\n") else private_key + "\n")
-        kh = os.path.join(tmp, "known_hosts")
-        Path(kh).write_text(str(node["known_hosts"]) + "\n")
+    with keyfiles.private_tempdir("ringzero-ansible-") as tmp_dir:
+        tmp = str(tmp_dir)
+        key = str(keyfiles.write_key(tmp_dir / "key", private_key))
+        kh = str(keyfiles.write_secret(tmp_dir / "known_hosts", str(node["known_hosts"]) + "\n"))
 
         def on_event(event: dict[str, Any]) -> bool:
             data = event.get("event_data", {})
@@ -276,8 +282,27 @@ class PlaybookRun(dyn.Resource):
         )
 
 
+def _exit_with_parent() -> None:
+    """In the worker: SIGTERM and the death of the provider process end it through `finally`
+    blocks (so its private_data_dir goes); a SIGKILL leaves that to the next worker."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    parent = os.getppid()
+
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(parent)
+            select.select([fd], [], [])
+        except OSError:
+            while os.getppid() == parent:
+                time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 if __name__ == "__main__":
     # The worker behind run_playbook: one request on stdin, progress lines, then the result.
+    _exit_with_parent()
     req = json.loads(sys.stdin.read())
     out = _run_in_process(req["node"], req["private_key"], req["extravars"], req["playbook"], bool(req["check"]))
     print(json.dumps(dataclasses.asdict(out)), flush=True)

@@ -7,15 +7,15 @@ for that VM; on timeout the error names the VM and its console log.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi.dynamic as dyn
+
+from . import keyfiles
 
 DEFAULT_TIMEOUT_S = 300
 
@@ -44,12 +44,11 @@ def wait_for_ssh(props: dict[str, Any]) -> float:
     """Seconds until `ssh user@host true` succeeded; raises with the console log on timeout."""
     host, port, user = str(props["host"]), int(props["port"]), str(props["user"])
     timeout = int(props.get("timeout_s") or DEFAULT_TIMEOUT_S)
-    with tempfile.TemporaryDirectory(prefix="ringzero-ssh-") as tmp:
-        key = os.path.join(tmp, "id")
-        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-            f.write(str(props["private_key"]))
-        kh = os.path.join(tmp, "known_hosts")
-        Path(kh).write_text(known_hosts_line(host, port, str(props["host_public_key"])) + "\n")
+    # the key exists only inside this 0700 directory, for this wait (see ringzero.keyfiles)
+    with keyfiles.private_tempdir("ringzero-ssh-") as tmp:
+        key = str(keyfiles.write_key(tmp / "id", str(props["private_key"])))
+        kh = str(keyfiles.write_secret(tmp / "known_hosts",
+                                       known_hosts_line(host, port, str(props["host_public_key"])) + "\n"))
         start = time.monotonic()
         last = ""
         while time.monotonic() - start < timeout:

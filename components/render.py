@@ -73,6 +73,10 @@ def slice_directives(spec: SliceSpec) -> list[tuple[str, str]]:
     for field, key in (("memory_min", "MemoryMin"), ("memory_low", "MemoryLow"),
                        ("memory_high", "MemoryHigh"), ("memory_max", "MemoryMax")):
         if spec.is_set(field):
+            if spec.percent(field) is not None:
+                # systemd resolves a percentage against the node's physical memory itself.
+                out.append((key, str(getattr(spec, field))))
+                continue
             b = spec.bytes(field)
             out.append((key, "infinity" if b is None else str(b)))
     if spec.io_weight is not None:

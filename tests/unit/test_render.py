@@ -112,3 +112,11 @@ def test_cloud_init_is_yaml_with_exact_values() -> None:
 @pytest.mark.parametrize("name", sorted(n for n in ARTIFACTS if n.endswith((".xml", ".xsl"))))
 def test_xml_is_well_formed(name: str) -> None:
     ET.fromstring(ARTIFACTS[name])
+
+
+def test_slice_directives_for_values_systemd_resolves_itself() -> None:
+    s = SliceSpec("web.slice", cpu_weight="idle", memory_min="5%", memory_low=0, memory_high="1.5G",
+                  memory_max="50%", tasks_max="10%")
+    assert slice_directives(s) == [("CPUWeight", "idle"), ("MemoryMin", "5%"), ("MemoryLow", "0"),
+                                   ("MemoryHigh", "1610612736"), ("MemoryMax", "50%"), ("TasksMax", "10%")]
+    assert slice_directives(SliceSpec("a.slice", tasks_max="infinity")) == [("TasksMax", "infinity")]

@@ -15,6 +15,18 @@ from .cgroup import _SLICE_RE, SLICE_ALLOWED
 RESTART = ("always", "on-failure", "no")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TOOL_RE = re.compile(r"^[a-z0-9_]{1,64}\.bt$")
+# bpftrace -o truncates its output file on every start: only files in ringzero's own log
+# directory, never /etc/passwd or another policy's file.
+LOG_DIR = "/var/log/ringzero"
+_OUTPUT_RE = re.compile(r"^/var/log/ringzero/[a-z0-9][a-z0-9_-]{0,63}(?:\.[a-z0-9_-]{1,16})?\.log$")
+OUTPUT_ALLOWED = (
+    "'journal', or an absolute path of a file directly in /var/log/ringzero named with a-z, 0-9, '_' and '-' "
+    "(at most one inner '.'), ending in '.log', e.g. '/var/log/ringzero/execsnoop.log' (no '..', no subdirectories)"
+)
+# bpftrace's parser follows #include: a FIFO or a slow file would hang preview, and an included
+# file is not part of the declaration. Inline programs are self-contained.
+_INCLUDE_RE = re.compile(r"^[ \t]*#[ \t]*include\b", re.MULTILINE)
+PARSE_TIMEOUT_S = 30
 
 
 @functools.cache
@@ -35,7 +47,11 @@ def bpftrace_parse_error(program: str) -> str | None:
     with tempfile.NamedTemporaryFile("w", suffix=".bt") as f:
         f.write(program)
         f.flush()
-        res = subprocess.run([exe, "-d", f.name], capture_output=True, text=True, timeout=60)
+        try:
+            res = subprocess.run([exe, "-d", f.name], capture_output=True, text=True, timeout=PARSE_TIMEOUT_S,
+                                 stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return f"bpftrace -d did not finish within {PARSE_TIMEOUT_S} s"
     if res.returncode == 0:
         return None
     errors = [ln for ln in res.stderr.splitlines() if "ERROR" in ln and "RLIMIT_MEMLOCK" not in ln]
@@ -70,12 +86,19 @@ class EbpfAgentSpec:
         if self.program is not None:
             if not isinstance(self.program, str) or "\x00" in self.program:
                 raise ctx.fail("program", self.program, "bpftrace program text")
+            inc = _INCLUDE_RE.search(self.program)
+            if inc:
+                line = self.program[inc.start():].split("\n", 1)[0].strip()
+                raise ctx.fail("program", line, "a self-contained program: no #include (bpftrace would read "
+                               "the included file at preview and on the node; use tool= for packaged programs)")
             err = bpftrace_parse_error(self.program)
             if err is not None:
                 raise ctx.fail("program", self.program, f"a program bpftrace parses ({err})")
         ctx.pattern("slice", self.slice, _SLICE_RE, SLICE_ALLOWED)
-        if self.output != "journal":
-            ctx.abs_path("output", self.output)
+        if self.output != "journal" and (
+            not isinstance(self.output, str) or not _OUTPUT_RE.fullmatch(self.output) or ".." in self.output
+        ):
+            raise ctx.fail("output", self.output, OUTPUT_ALLOWED)
         ctx.choice("restart", self.restart, RESTART)
         ctx.int_range("restart_sec", self.restart_sec, 0, 3600)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ._check import Ctx
@@ -61,6 +62,44 @@ class NodePolicies:
                         "services", svc, f"a service in one slice only (already in {placed[svc]!r})"
                     )
                 placed[svc] = s.name
+        self._check_files(ctx)
+
+    def _check_files(self, ctx: Ctx) -> None:
+        """Two policies never write one file: each path a policy renders (or an agent's bpftrace
+        writes) has one owner on the node, or applying one would overwrite the other."""
+        from ..render import (  # the renderer imports the specs
+            KVM_MODPROBE,
+            XEN_GRUB,
+            render_apparmor,
+            render_ebpf,
+            render_seccomp,
+            render_service,
+            render_slice,
+        )
+
+        owners: dict[str, str] = {}
+
+        def claim(paths: Iterable[str], who: str) -> None:
+            for path in paths:
+                first = owners.setdefault(path, who)
+                if first != who:
+                    raise ctx.fail("files", path, f"one policy per file on a node: {path} is written by "
+                                   f"both {first} and {who}")
+
+        for svc in self.services:
+            claim(render_service(svc), f"Service {svc.name!r}")
+        for sl in self.slices:
+            claim(render_slice(sl), f"CgroupSlice {sl.name!r}")
+        for ap in self.apparmor:
+            claim(render_apparmor(ap), f"AppArmorProfile {ap.name!r}")
+        for sc in self.seccomp:
+            claim(render_seccomp(sc), f"SeccompProfile {sc.name!r}")
+        for ag in self.ebpf:
+            claim(render_ebpf(ag), f"EbpfAgent {ag.name!r}")
+            if ag.output != "journal":
+                claim([ag.output], f"EbpfAgent {ag.name!r} (its output)")
+        if self.host_prep is not None:
+            claim([KVM_MODPROBE if self.host_prep == "kvm" else XEN_GRUB], f"host_prep {self.host_prep!r}")
 
     @property
     def is_empty(self) -> bool:

@@ -64,11 +64,20 @@ def _timespan(usec: int) -> str:
 
 def shown_properties(directives: dict[str, str]) -> dict[str, str]:
     """The slice's directives as `systemctl show` reports them once in effect: the module
-    compares these to find drift (a `systemctl set-property` override, say)."""
+    compares these to find drift (a `systemctl set-property` override, say).
+
+    systemd 252 resolves a percentage when it loads the unit (MemoryMax=50% becomes half the
+    node's physical memory in bytes, TasksMax=10% a tenth of the node's task limit) and
+    `systemctl show` prints that number, which depends on the node: such properties are left
+    out here (the compliance checks compute them from the node's own figures). CPUWeight=idle
+    is printed as "idle" and TasksMax=infinity as "infinity", as declared.
+    """
     out: dict[str, str] = {}
     for key, value in directives.items():
         if key == "CPUQuota":
             out["CPUQuotaPerSecUSec"] = _timespan(int(value.rstrip("%")) * 10_000)
+        elif value.endswith("%"):
+            continue
         else:
             out[key] = value
     return out
@@ -89,16 +98,21 @@ def node_plan(topology: Topology, node: str) -> dict[str, Any]:
 
 def policies_plan(policies: NodePolicies, host: HostSpec) -> dict[str, Any]:
     plan = empty_plan(policies.node)
-    files: dict[str, dict[str, str]] = plan["files"]
+    files: dict[str, dict[str, Any]] = plan["files"]
     owned: dict[str, str] = {}  # unit -> feature that installs it
+    adopted: set[str] = set()  # units declared with adopt: true
     confined: set[str] = set()
 
-    def add(feature: str, rendered: dict[str, str]) -> None:
-        files.update({p: {"content": t, "mode": "0644", "feature": feature} for p, t in rendered.items()})
+    def add(feature: str, rendered: dict[str, str], adopt: bool = False) -> None:
+        # adopt: the node module may take over a file it did not create (saving the original).
+        files.update({p: {"content": t, "mode": "0644", "feature": feature, "adopt": adopt}
+                      for p, t in rendered.items()})
 
     for svc in policies.services:
-        add("services", render_service(svc))
+        add("services", render_service(svc), adopt=svc.adopt)
         owned[svc.name] = "services"
+        if svc.adopt:
+            adopted.add(svc.name)
     for sl in policies.slices:
         add("slices", render_slice(sl))
         directives = dict(slice_directives(sl))
@@ -109,7 +123,7 @@ def policies_plan(policies: NodePolicies, host: HostSpec) -> dict[str, Any]:
         confined.update(sl.services)
     for ap in policies.apparmor:
         rendered = render_apparmor(ap)
-        add("apparmor", rendered)
+        add("apparmor", rendered, adopt=ap.adopt)
         plan["apparmor"].append({"name": ap.name, "path": next(iter(rendered)), "mode": ap.mode, "feature": "apparmor"})
     for sc in policies.seccomp:
         add("seccomp", render_seccomp(sc))
@@ -135,9 +149,11 @@ def policies_plan(policies: NodePolicies, host: HostSpec) -> dict[str, Any]:
             })
     for unit, feature in owned.items():
         unit_files = sorted(_unit_files(unit, files) + programs.get(unit, []))
-        plan["units"].append({"unit": unit, "owned": True, "feature": feature, "files": unit_files})
+        plan["units"].append({"unit": unit, "owned": True, "feature": feature, "files": unit_files,
+                              "adopt": unit in adopted})
     for unit in sorted(confined - set(owned)):
-        plan["units"].append({"unit": unit, "owned": False, "feature": "confined", "files": _unit_files(unit, files)})
+        plan["units"].append({"unit": unit, "owned": False, "feature": "confined", "files": _unit_files(unit, files),
+                              "adopt": False})
     return plan
 
 

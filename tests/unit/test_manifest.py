@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 import jsonschema
 import pytest
@@ -47,4 +48,45 @@ def test_unknown_version_is_refused() -> None:
     doc = to_manifest(local_topology())
     doc["version"] = 2
     with pytest.raises(SpecError, match="version"):
+        from_manifest(doc)
+
+
+def _with_unusual_values(doc: dict[str, Any]) -> dict[str, Any]:
+    """The reference manifest plus adopted OS names and the values systemd takes as strings."""
+    doc = copy.deepcopy(doc)
+    node = next(n for n in doc["nodes"] if n["node"] == "vm1")
+    node["services"].append({"name": "ssh.service", "exec_start": "/usr/sbin/sshd -D", "description": "",
+                             "user": "root", "restart": "always", "adopt": True})
+    node["apparmor"].append({"name": "usr.sbin.cupsd", "mode": "complain", "attach": None, "abstractions": ["base"],
+                             "files": [], "capabilities": [], "network": [], "raw": None, "adopt": True})
+    node["slices"][0].update(cpu_weight="idle", tasks_max="10%", memory_high="40%", memory_max="50%")
+    return doc
+
+
+def test_adopt_and_string_limits_round_trip() -> None:
+    doc = _with_unusual_values(to_manifest(local_topology()))
+    topology = from_manifest(doc)
+    vm1 = topology.policies("vm1")
+    assert [s.adopt for s in vm1.services if s.name == "ssh.service"] == [True]
+    assert [a.adopt for a in vm1.apparmor if a.name == "usr.sbin.cupsd"] == [True]
+    assert vm1.slices[0].cpu_weight == "idle" and vm1.slices[0].tasks_max == "10%"
+    again = json.loads(json.dumps(to_manifest(topology)))
+    assert again == doc and from_manifest(again) == topology
+
+
+def test_adopt_defaults_to_false_and_may_be_left_out() -> None:
+    doc = to_manifest(local_topology())
+    assert all(s["adopt"] is False for n in doc["nodes"] for s in n.get("services", []))
+    assert all(a["adopt"] is False for n in doc["nodes"] for a in n["apparmor"])
+    older = copy.deepcopy(doc)  # a manifest written before the field existed
+    for n in older["nodes"]:
+        for s in n.get("services", []) + n["apparmor"]:
+            s.pop("adopt")
+    assert from_manifest(older) == from_manifest(doc)
+
+
+def test_schema_refuses_a_non_boolean_adopt() -> None:
+    doc = _with_unusual_values(to_manifest(local_topology()))
+    next(n for n in doc["nodes"] if n["node"] == "vm1")["services"][-1]["adopt"] = "yes"
+    with pytest.raises(SpecError, match=r"Manifest 'nodes/0/services/\d+/adopt'.*'yes' is not of type 'boolean'"):
         from_manifest(doc)

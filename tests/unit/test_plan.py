@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 from types import ModuleType
-from typing import Any
 
 import pytest
 from ringzero.paths import playbooks_dir
@@ -91,15 +90,6 @@ def test_feature_selection_keeps_a_unit_other_features_change_as_confined_only()
     assert MODULE.select(PLAN, None) is PLAN
 
 
-def test_what_a_new_plan_no_longer_declares_is_removed() -> None:
-    smaller: dict[str, Any] = {**PLAN, "files": {p: f for p, f in PLAN["files"].items() if "batch" not in p},
-                               "slices": [s for s in PLAN["slices"] if s["unit"] != "batch.slice"]}
-    gone = MODULE._gone(PLAN, smaller)
-    assert gone["files"] == ["/etc/systemd/system/batch.slice"]
-    assert [s["unit"] for s in gone["slices"]] == ["batch.slice"]
-    assert gone["units"] == gone["apparmor"] == []
-
-
 def test_each_feature_has_its_playbook_and_every_entry_a_feature() -> None:
     import yaml
     from ringzero.plan import FEATURES
@@ -115,3 +105,30 @@ def test_each_feature_has_its_playbook_and_every_entry_a_feature() -> None:
     assert sorted(selected) == sorted(FEATURES), selected
     entries = [*PLAN["files"].values(), *PLAN["apparmor"], *PLAN["slices"], *PLAN["units"], *PLAN["hooks"]]
     assert {e["feature"] for e in entries} <= {*FEATURES, "confined"}
+
+
+def test_every_file_and_unit_carries_its_adopt_flag() -> None:
+    assert all(f["adopt"] is False for f in PLAN["files"].values())
+    assert all(u["adopt"] is False for u in PLAN["units"])
+    from ringzero.plan import policies_plan
+    from ringzero.spec import AppArmorProfileSpec, HostSpec, NodePolicies, ServiceSpec, SliceSpec
+
+    policies = NodePolicies("vm1", services=(ServiceSpec("ssh.service", "/usr/sbin/sshd -D", adopt=True),
+                                             ServiceSpec("web.service", "/bin/sleep infinity")),
+                            apparmor=(AppArmorProfileSpec("usr.sbin.cupsd", adopt=True),),
+                            slices=(SliceSpec("web.slice", services=("ssh.service", "cron.service")),))
+    plan = policies_plan(policies, HostSpec("vm1"))
+    adopted = sorted(p for p, f in plan["files"].items() if f["adopt"])
+    assert adopted == ["/etc/apparmor.d/usr.sbin.cupsd", "/etc/systemd/system/ssh.service"]
+    assert {u["unit"]: u["adopt"] for u in plan["units"]} == {
+        "ssh.service": True, "web.service": False, "cron.service": False}
+
+
+@pytest.mark.parametrize(("directives", "shown"), [
+    ({"CPUWeight": "idle"}, {"CPUWeight": "idle"}),
+    ({"TasksMax": "infinity", "MemoryMax": "infinity"}, {"TasksMax": "infinity", "MemoryMax": "infinity"}),
+    # resolved on the node against its own memory / task limit: nothing to compare before then
+    ({"MemoryMax": "50%", "MemoryHigh": "1610612736", "TasksMax": "10%"}, {"MemoryHigh": "1610612736"}),
+])
+def test_unusual_values_as_systemctl_show_prints_them(directives: dict[str, str], shown: dict[str, str]) -> None:
+    assert shown_properties(directives) == shown

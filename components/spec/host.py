@@ -20,8 +20,35 @@ _URI_RE = re.compile(
     r"(?P<host>[A-Za-z0-9.-]*|\[[0-9a-fA-F:]+\])"
     r"(?::(?P<port>[0-9]{1,5}))?"
     r"(?P<path>/(?:system|session|default|[A-Za-z0-9_./-]*))"
-    r"(?:\?(?P<query>[A-Za-z0-9_=&./-]*))?$"
+    r"(?:\?(?P<query>[A-Za-z0-9_=&.,/-]*))?$"
 )
+# libvirt's remote URI parameters (docs/uri.rst, "Extra parameters"): the harmless ones and
+# what each may be. Refused: no_verify (skips the host key or TLS certificate check),
+# known_hosts_verify other than normal (auto accepts new host keys, ignore skips the check),
+# command (a local program libvirt runs instead of ssh), netcat (a program run on the remote
+# host), socket (another daemon's socket, passed into the remote command line), name (the URI
+# the remote end opens, bypassing the scheme check), tls_priority (can re-enable weak TLS).
+_PATH = re.compile(r"^/[A-Za-z0-9_./-]+$")
+_URI_PARAMS: dict[str, tuple[re.Pattern[str], str]] = {
+    "keyfile": (_PATH, "an absolute path"),
+    "known_hosts": (_PATH, "an absolute path"),
+    "pkipath": (_PATH, "an absolute path"),
+    "known_hosts_verify": (re.compile(r"^normal$"), "'normal' (auto and ignore weaken host-key checking)"),
+    "no_tty": (re.compile(r"^[01]$"), "0 or 1"),
+    "mode": (re.compile(r"^(auto|direct|legacy)$"), "auto, direct or legacy"),
+    "proxy": (re.compile(r"^(auto|netcat|native)$"), "auto, netcat or native"),
+    "sshauth": (re.compile(r"^(?:agent|privkey|password|keyboard-interactive)(?:,(?:agent|privkey|password|"
+                           r"keyboard-interactive))*$"),
+                "a comma separated list of agent, privkey, password, keyboard-interactive"),
+}
+_REFUSED_PARAMS = {
+    "no_verify": "it switches off the host key or certificate check",
+    "command": "it runs a local program instead of ssh",
+    "netcat": "it runs a named program on the remote host",
+    "socket": "it points the connection at another socket through the remote command line",
+    "name": "it overrides the URI the remote end opens",
+    "tls_priority": "it can re-enable weak TLS versions and ciphers",
+}
 _SSH_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _SSH_HOST_RE = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9a-fA-F:]+\]$")
 
@@ -87,6 +114,7 @@ class HostSpec:
             raise ctx.fail("uri", self.uri, uri_allowed)
         if "+ssh" in m["scheme"] and not m["host"]:
             raise ctx.fail("uri", self.uri, uri_allowed + " (ssh transports need a host)")
+        self._check_query(ctx, m["query"] or "")
         ctx.int_range("vcpus", self.vcpus, 1, 4096)
         ctx.int_range("memory_mib", self.memory_mib, 128)
         ctx.positive_number("cpu_overcommit", self.cpu_overcommit, 1.0, 16.0)
@@ -105,6 +133,21 @@ class HostSpec:
                     "with via_vm, 'qemu+ssh://<user>@127.0.0.1:<the VM's ssh_port>/system' "
                     "(ringzero adds the key and known_hosts itself)",
                 )
+
+    def _check_query(self, ctx: Ctx, query: str) -> None:
+        """Every URI parameter known, harmless and given once."""
+        allowed = ("URI parameters among " + ", ".join(f"{k} ({v[1]})" for k, v in _URI_PARAMS.items())
+                   + "; each once; never " + ", ".join(_REFUSED_PARAMS))
+        seen: set[str] = set()
+        for part in query.split("&") if query else ():
+            key, sep, value = part.partition("=")
+            if key in _REFUSED_PARAMS:
+                raise ctx.fail("uri", self.uri, f"a URI without {key}= ({_REFUSED_PARAMS[key]}); {allowed}")
+            if key not in _URI_PARAMS or not sep or key in seen:
+                raise ctx.fail("uri", self.uri, allowed)
+            if not _URI_PARAMS[key][0].fullmatch(value) or "/../" in value + "/":
+                raise ctx.fail("uri", self.uri, f"{key}= {_URI_PARAMS[key][1]} (paths without '..'); {allowed}")
+            seen.add(key)
 
     @property
     def effective_domain_type(self) -> str:

@@ -33,12 +33,14 @@ class BaseImageSpec:
         ctx = Ctx("BaseImage", str(self.name))
         ctx.pattern("name", self.name, _VOL_RE, "a volume name of letters, digits, '_', '.', '-'")
         ctx.rfc1123("host", self.host)
-        ctx.abs_path("source", self.source)
+        # Canonical paths only: '..' or '.' would make the path name a file other than the one it
+        # appears to (outside the project, for a relative path resolved against it).
+        ctx.canonical_path("source", self.source)
         ctx.choice("format", self.format, IMAGE_FORMATS)
         if self.kernel is not None:
-            ctx.abs_path("kernel", self.kernel)
+            ctx.canonical_path("kernel", self.kernel)
         if self.initrd is not None:
-            ctx.abs_path("initrd", self.initrd)
+            ctx.canonical_path("initrd", self.initrd)
             if self.kernel is None:
                 raise ctx.fail("initrd", self.initrd, "an initrd only together with a kernel")
         ctx.abs_path("root_device", self.root_device)

@@ -27,7 +27,7 @@ from .checks.report import html, junit, sarif, summary
 from .checks.run import Progress, Report, SshOptions, run_checks
 from .checks.waivers import WaiverError, load_waivers
 from .declaration import DeclarationError, from_manifest_file, from_program, from_stack
-from .spec import Topology, to_manifest
+from .spec import SpecError, Topology, to_manifest
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"check": _check, "manifest": _manifest, "render": _render}[args.command](args)
-    except (UsageError, CatalogueError, WaiverError, DeclarationError) as e:
+    except (UsageError, CatalogueError, WaiverError, DeclarationError, SpecError) as e:
         print(f"ringzero: error: {e}", file=sys.stderr)
         return EXIT_ERROR
 

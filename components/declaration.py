@@ -32,6 +32,8 @@ def from_manifest_file(path: str | Path) -> Topology:
         raise DeclarationError(f"manifest {path}: cannot read: {e.strerror}") from None
     except (ValueError, SpecError) as e:
         raise DeclarationError(f"manifest {path}: {e}") from None
+    except RecursionError:
+        raise DeclarationError(f"manifest {path}: nested too deeply to be a ringzero manifest") from None
 
 
 def from_stack(stack: str) -> Topology:
@@ -103,7 +105,9 @@ def from_program(program: Path, config: Path | None = None, stack: str = "review
         value = getattr(root, "outputs", {}).get("manifest")
         if isinstance(value, pulumi.Output):
             value = _sync_await(value.future())
-    except SpecError as e:
+    except (SpecError, pulumi.RunError) as e:
+        # What `pulumi preview` refuses (stack.topology_from_config turns a SpecError into a
+        # RunError so that preview prints no traceback) is one line here too.
         raise DeclarationError(f"--program {program}: {e}") from None
     finally:
         os.chdir(cwd)

@@ -65,31 +65,74 @@ def _dump(obj: Any) -> Any:
     return obj
 
 
-def _load(tp: Any, data: Any) -> Any:
-    """Build `tp` from JSON data, following the dataclass field annotations."""
+def _load(tp: Any, data: Any, where: tuple[str, str, str] = ("Topology", "?", "(document)")) -> Any:
+    """Build `tp` from JSON data, following the dataclass field annotations.
+
+    Data of the wrong shape (a null list, a string where a list goes, an object where a number
+    goes) is a SpecError naming the resource and field, never a TypeError from deep inside:
+    stack config and Python dicts reach here without the manifest schema in front.
+    """
+    kind, name, field = where
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if data is None:
-            return None
+            if type(None) in typing.get_args(tp):
+                return None
+            raise SpecError(kind, name, field, data, _describe(tp))
         nested = [a for a in args if dataclasses.is_dataclass(a)]
-        return _load(nested[0], data) if nested else data
+        if nested:
+            return _load(nested[0], data, where)
+        if not any(_is_a(a, data) for a in args):
+            raise SpecError(kind, name, field, data, _describe(tp))
+        return data
     if origin is tuple:
         (item, *_rest) = typing.get_args(tp)
-        return tuple(_load(item, x) for x in data)
+        if not isinstance(data, list | tuple):
+            raise SpecError(kind, name, field, data, _describe(tp))
+        return tuple(_load(item, x, (kind, name, f"{field}[{i}]")) for i, x in enumerate(data))
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         hints = typing.get_type_hints(tp)
         fields = [f.name for f in dataclasses.fields(tp) if f.init]
         if not isinstance(data, dict):
-            raise SpecError(tp.__name__, "?", "(object)", data, "a mapping of " + ", ".join(fields))
-        unknown = sorted(set(data) - set(fields))
+            raise SpecError(kind, name, field, data, f"a mapping ({tp.__name__}) of " + ", ".join(fields))
+        unknown = sorted(set(data) - set(fields), key=str)
+        own = str(data.get("name", data.get("node", "?")))
         if unknown:
-            name = str(data.get("name", data.get("node", "?")))
-            raise SpecError(tp.__name__, name, unknown[0], data[unknown[0]], "the fields " + ", ".join(fields))
+            raise SpecError(tp.__name__, own, str(unknown[0]), data[unknown[0]], "the fields " + ", ".join(fields))
         kwargs = {
-            f.name: _load(hints[f.name], data[f.name])
+            f.name: _load(hints[f.name], data[f.name], (tp.__name__, own, f.name))
             for f in dataclasses.fields(tp)
             if f.init and f.name in data
         }
         return tp(**kwargs)
+    if not _is_a(tp, data):
+        raise SpecError(kind, name, field, data, _describe(tp))
     return data
+
+
+def _is_a(tp: Any, data: Any) -> bool:
+    """Whether plain JSON data fits a scalar annotation (bool is not an int here)."""
+    if tp is bool:
+        return isinstance(data, bool)
+    if tp is int:
+        return isinstance(data, int) and not isinstance(data, bool)
+    if tp is float:
+        return isinstance(data, int | float) and not isinstance(data, bool)
+    if tp is str:
+        return isinstance(data, str)
+    if typing.get_origin(tp) is tuple:
+        return isinstance(data, list | tuple)
+    return True
+
+
+def _describe(tp: Any) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return "a list"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return names.get(tp, str(tp))

@@ -188,6 +188,128 @@ CASES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
     ("service-duplicate",
      lambda: NodePolicies("vm1", services=(ServiceSpec("a.service", "/bin/true"),) * 2),
      ("Node 'vm1'", "services='a.service'", "each services name once per node")),
+    # --- issue 12 part 3: what would fail or harm, refused at preview -------------------------
+    # sizes systemd 252 ignores ("out of range, ignoring"), leaving the slice without a limit
+    ("memory_max-zero", lambda: SliceSpec("web.slice", memory_max=0),
+     ("CgroupSlice 'web.slice'", "memory_max=0", "from 1 to 18446744073709551614 bytes", "systemd ignores 0")),
+    ("memory_high-zero-string", lambda: SliceSpec("web.slice", memory_high="0"),
+     ("memory_high='0'", "systemd ignores 0", "or 'max'")),
+    ("memory_max-zero-percent", lambda: SliceSpec("web.slice", memory_max="0%"),
+     ("memory_max='0%'", "from 0.01% to 100%")),
+    ("memory_max-uint64-max", lambda: SliceSpec("web.slice", memory_max=2**64 - 1),
+     ("memory_max=18446744073709551615", "to 18446744073709551614 bytes")),
+    ("memory_max-terabytes-overflow", lambda: SliceSpec("web.slice", memory_max="16777216T"),
+     ("memory_max='16777216T'", "to 18446744073709551614 bytes")),
+    ("memory_max-percent-over-100", lambda: SliceSpec("web.slice", memory_max="101%"),
+     ("memory_max='101%'", "to 100% with at most two decimals")),
+    ("memory_low-percent-three-decimals", lambda: SliceSpec("web.slice", memory_low="1.234%"),
+     ("memory_low='1.234%'", "at most two decimals")),
+    ("memory-percent-order", lambda: SliceSpec("web.slice", memory_high="60%", memory_max="50%"),
+     ("memory_high='60%'", "at most memory_max ('50%')")),
+    ("tasks_max-zero-percent", lambda: SliceSpec("web.slice", tasks_max="0%"),
+     ("tasks_max='0%'", "'infinity'", "from 0.01% to 100%")),
+    ("tasks_max-max-keyword", lambda: SliceSpec("web.slice", tasks_max="max"),
+     ("tasks_max='max'", "'infinity'")),
+    ("cpu_weight-idle-uppercase", lambda: SliceSpec("web.slice", cpu_weight="IDLE"),
+     ("cpu_weight='IDLE'", "an integer from 1 to 10000, or 'idle'")),
+    # an agent's output: bpftrace truncates it on every start
+    ("ebpf-output-etc-passwd", lambda: EbpfAgentSpec("a", tool="execsnoop.bt", output="/etc/passwd"),
+     ("EbpfAgent 'a'", "output='/etc/passwd'", "directly in /var/log/ringzero", "ending in '.log'")),
+    ("ebpf-output-dotdot",
+     lambda: EbpfAgentSpec("a", tool="execsnoop.bt", output="/var/log/ringzero/../../../etc/shadow.log"),
+     ("output='/var/log/ringzero/../../../etc/shadow.log'", "no '..'")),
+    ("ebpf-output-subdirectory",
+     lambda: EbpfAgentSpec("a", tool="execsnoop.bt", output="/var/log/ringzero/x/y.log"),
+     ("output='/var/log/ringzero/x/y.log'", "no subdirectories")),
+    ("ebpf-program-include",
+     lambda: EbpfAgentSpec("a", program='#include "/tmp/fifo"\nBEGIN { exit(); }'),
+     ("program='#include \"/tmp/fifo\"'", "no #include")),
+    ("ebpf-two-agents-one-output",
+     lambda: NodePolicies("vm1", ebpf=(
+         EbpfAgentSpec("a", tool="execsnoop.bt", output="/var/log/ringzero/x.log"),
+         EbpfAgentSpec("b", tool="opensnoop.bt", output="/var/log/ringzero/x.log"))),
+     ("Node 'vm1'", "files='/var/log/ringzero/x.log'", "written by both EbpfAgent 'a' (its output) and EbpfAgent 'b'")),
+    # raw AppArmor text: one profile, in the declared mode
+    ("apparmor-raw-second-profile",
+     lambda: AppArmorProfileSpec("p", raw="profile p {\n}\nprofile sshd /usr/sbin/sshd {\n}\n"),
+     ("raw='profile sshd /usr/sbin/sshd {'", "exactly one top-level profile block", "'profile p ...'")),
+    ("apparmor-raw-path-profile",
+     lambda: AppArmorProfileSpec("p", raw="profile p {\n}\n/usr/sbin/cupsd {\n  /** rwl,\n}\n"),
+     ("raw='/usr/sbin/cupsd {'", "a path-named block would define another profile")),
+    ("apparmor-raw-flags-contradict-mode",
+     lambda: AppArmorProfileSpec("p", mode="enforce", raw="profile p flags=(attach_disconnected,complain) {\n}\n"),
+     ("raw='profile p flags=(attach_disconnected,complain) {'", "flags that agree with mode='enforce'",
+      "no complain")),
+    ("apparmor-raw-unconfined-in-complain",
+     lambda: AppArmorProfileSpec("p", mode="complain", raw="profile p flags=(unconfined) {\n}\n"),
+     ("flags that agree with mode='complain'", "no unconfined")),
+    ("apparmor-raw-include-profile",
+     lambda: AppArmorProfileSpec("p", raw="include <usr.bin.man>\nprofile p {\n}\n"),
+     ("raw='include <usr.bin.man>'", "only of <tunables/...>")),
+    ("apparmor-perms-write-and-append", lambda: AppArmorProfileSpec("p", files=(FileRule("/tmp/x", "wa"),)),
+     ("files[0].perms='wa'", "not both w and a")),
+    ("apparmor-perms-bare-x", lambda: AppArmorProfileSpec("p", files=(FileRule("/tmp/x", "rx"),)),
+     ("files[0].perms='rx'", "x without an exec qualifier")),
+    ("apparmor-perms-deny-qualified",
+     lambda: AppArmorProfileSpec("p", files=(FileRule("/tmp/x", "ix", deny=True),)),
+     ("files[0].perms='ix'", "an exec qualifier in a deny rule")),
+    ("apparmor-perms-two-exec-modes", lambda: AppArmorProfileSpec("p", files=(FileRule("/tmp/x", "ixpx"),)),
+     ("files[0].perms='ixpx'", "at most one exec mode")),
+    # names the OS or its packages own: refused unless adopted
+    ("apparmor-debian-path-name", lambda: AppArmorProfileSpec("usr.sbin.cupsd"),
+     ("AppArmorProfile 'usr.sbin.cupsd'", "name='usr.sbin.cupsd'",
+      "set adopt: true to take it over (the original is saved and restored on removal)")),
+    ("apparmor-debian-short-name", lambda: AppArmorProfileSpec("lsb_release"),
+     ("name='lsb_release'", "set adopt: true")),
+    ("apparmor-directory-name", lambda: AppArmorProfileSpec("abstractions", adopt=True),
+     ("name='abstractions'", "not a directory of /etc/apparmor.d")),
+    ("service-os-ssh", lambda: ServiceSpec("ssh.service", "/usr/sbin/sshd -D"),
+     ("Service 'ssh.service'", "name='ssh.service'", "'ssh.service'",
+      "set adopt: true to take it over (the original is saved and restored on removal)")),
+    ("service-os-systemd", lambda: ServiceSpec("systemd-journald.service", "/bin/true"),
+     ("name='systemd-journald.service'", "'systemd-*'", "set adopt: true")),
+    ("service-os-getty", lambda: ServiceSpec("getty@tty1.service", "/bin/true"),
+     ("name='getty@tty1.service'", "'getty@*'")),
+    ("service-adopt-not-bool", lambda: ServiceSpec("web.service", "/bin/true", adopt="yes"),  # type: ignore[arg-type]
+     ("adopt='yes'", "true or false")),
+    # libvirt URI parameters that switch off checks or run programs
+    ("host-uri-no-verify", lambda: HostSpec("h", uri="qemu+ssh://root@h.example/system?no_verify=1"),
+     ("HypervisorHost 'h'", "uri='qemu+ssh://root@h.example/system?no_verify=1'", "without no_verify=",
+      "host key")),
+    ("host-uri-known-hosts-ignore",
+     lambda: HostSpec("h", uri="qemu+ssh://root@h.example/system?known_hosts_verify=ignore"),
+     ("known_hosts_verify= 'normal'", "weaken host-key checking")),
+    ("host-uri-known-hosts-auto",
+     lambda: HostSpec("h", uri="qemu+ssh://root@h.example/system?known_hosts_verify=auto"),
+     ("known_hosts_verify= 'normal'",)),
+    ("host-uri-command", lambda: HostSpec("h", uri="qemu+ssh://root@h.example/system?command=/tmp/evil"),
+     ("without command=", "runs a local program")),
+    ("host-uri-netcat", lambda: HostSpec("h", uri="qemu+ssh://root@h.example/system?netcat=/tmp/nc"),
+     ("without netcat=", "on the remote host")),
+    ("host-uri-socket", lambda: HostSpec("h", uri="qemu+ssh://root@h.example/system?socket=/tmp/s"),
+     ("without socket=",)),
+    ("host-uri-unknown-param", lambda: HostSpec("h", uri="qemu+ssh://root@h.example/system?foo=1"),
+     ("uri='qemu+ssh://root@h.example/system?foo=1'", "URI parameters among keyfile")),
+    ("host-uri-param-twice",
+     lambda: HostSpec("h", uri="qemu+ssh://root@h.example/system?keyfile=/a&keyfile=/b"), ("each once",)),
+    # image paths: no '.' or '..' components
+    ("image-source-dot", lambda: BaseImageSpec("debian", "local", "/srv/./base.qcow2"),
+     ("BaseImage 'debian'", "source='/srv/./base.qcow2'", "without '.' or '..' components")),
+    ("image-kernel-dotdot", lambda: BaseImageSpec("debian", "local", "/srv/b.qcow2", kernel="/srv/../etc/vmlinuz"),
+     ("kernel='/srv/../etc/vmlinuz'", "without '..'")),
+    ("image-initrd-trailing-dotdot",
+     lambda: BaseImageSpec("debian", "local", "/srv/b.qcow2", kernel="/srv/k", initrd="/srv/x/.."),
+     ("initrd='/srv/x/..'", "without '..'")),
+    # wrong shapes in stack config / Python dicts: a SpecError naming the field, no traceback
+    ("config-null-list", lambda: from_data({"hosts": [], "nodes": [{"node": "vm1", "slices": None}]}),
+     ("NodePolicies 'vm1'", "slices=None", "a list")),
+    ("config-string-for-list",
+     lambda: from_data({"nodes": [{"node": "vm1", "slices": [{"name": "a.slice", "services": "x.service"}]}]}),
+     ("SliceSpec 'a.slice'", "services='x.service'", "a list")),
+    ("config-string-for-bool", lambda: from_data({"vms": [{"name": "v", "host": "h", "image": "i", "running": "no"}]}),
+     ("VmSpec 'v'", "running='no'", "true or false")),
+    ("config-number-for-object", lambda: from_data({"hosts": [5]}),
+     ("hosts[0]=5", "a mapping (HostSpec)")),
 ]
 
 
@@ -227,3 +349,109 @@ def test_slice_parent_and_cgroup_path() -> None:
     assert s.parent == "web-api.slice"
     assert s.cgroup_path == "/sys/fs/cgroup/web.slice/web-api.slice/web-api-v2.slice"
     assert SliceSpec("web.slice").parent is None
+
+
+# ---- valid but unusual: accepted, and rendered to what systemd / apparmor_parser expect --------
+
+def render_any(spec: Any) -> dict[str, str]:
+    """The files a single spec renders (the validate tier feeds them to the real tools)."""
+    from ringzero.render import render_apparmor, render_ebpf, render_service, render_slice
+
+    for kind, fn in ((SliceSpec, render_slice), (AppArmorProfileSpec, render_apparmor),
+                     (ServiceSpec, render_service), (EbpfAgentSpec, render_ebpf)):
+        if isinstance(spec, kind):
+            return fn(spec)  # type: ignore[operator]
+    raise TypeError(spec)
+
+
+RAW_WITH_CHILD = """abi <abi/3.0>,
+include <tunables/global>
+# a comment, a variable and a child profile are all fine
+@{WWW}=/srv/www
+profile p /usr/bin/python3.11 flags=(attach_disconnected) {
+  include <abstractions/base>
+  /etc/{passwd,group} r,
+  @{WWW}/** r,
+  /usr/bin/env Cx -> helper,
+  profile helper {
+    /usr/bin/env mr,
+  }
+}
+"""
+
+# (id, constructor, file the directive lands in, each text that file must contain)
+ACCEPTED: list[tuple[str, Callable[[], Any], str, tuple[str, ...]]] = [
+    ("memory_max-percent", lambda: SliceSpec("web.slice", memory_max="50%"),
+     "/etc/systemd/system/web.slice", ("MemoryMax=50%",)),
+    ("memory-all-percent",
+     lambda: SliceSpec("web.slice", memory_min="5%", memory_low="10%", memory_high="40%", memory_max="50%"),
+     "/etc/systemd/system/web.slice", ("MemoryMin=5%", "MemoryLow=10%", "MemoryHigh=40%", "MemoryMax=50%")),
+    ("memory_max-percent-decimals", lambda: SliceSpec("web.slice", memory_max="12.5%"),
+     "/etc/systemd/system/web.slice", ("MemoryMax=12.5%",)),
+    ("memory_max-fraction", lambda: SliceSpec("web.slice", memory_max="1.5G"),
+     "/etc/systemd/system/web.slice", ("MemoryMax=1610612736",)),
+    ("memory-bytes-and-percent", lambda: SliceSpec("web.slice", memory_high="1G", memory_max="50%"),
+     "/etc/systemd/system/web.slice", ("MemoryHigh=1073741824", "MemoryMax=50%")),
+    ("memory-min-low-zero", lambda: SliceSpec("web.slice", memory_min=0, memory_low="0"),
+     "/etc/systemd/system/web.slice", ("MemoryMin=0", "MemoryLow=0")),
+    ("memory_max-largest", lambda: SliceSpec("web.slice", memory_max="16777215T"),
+     "/etc/systemd/system/web.slice", ("MemoryMax=18446742974197923840",)),
+    ("cpu_weight-idle", lambda: SliceSpec("web.slice", cpu_weight="idle"),
+     "/etc/systemd/system/web.slice", ("CPUWeight=idle",)),
+    ("tasks_max-infinity", lambda: SliceSpec("web.slice", tasks_max="infinity"),
+     "/etc/systemd/system/web.slice", ("TasksMax=infinity",)),
+    ("tasks_max-percent", lambda: SliceSpec("web.slice", tasks_max="10%"),
+     "/etc/systemd/system/web.slice", ("TasksMax=10%",)),
+    ("apparmor-raw-child-profile-and-flags", lambda: AppArmorProfileSpec("p", raw=RAW_WITH_CHILD),
+     "/etc/apparmor.d/p", ("profile p /usr/bin/python3.11 flags=(attach_disconnected) {", "profile helper {")),
+    ("apparmor-raw-complain-flag-in-complain",
+     lambda: AppArmorProfileSpec("p", mode="complain", raw="profile p flags=(complain) {\n  /tmp/x r,\n}\n"),
+     "/etc/apparmor.d/p", ("profile p flags=(complain) {",)),
+    ("apparmor-exec-qualifiers",
+     lambda: AppArmorProfileSpec("p", files=(FileRule("/usr/bin/env", "rPix"), FileRule("/tmp/y", "x", deny=True),
+                                             FileRule("/srv/log", "ak"))),
+     "/etc/apparmor.d/p", ("/usr/bin/env rPix,", "deny /tmp/y x,", "/srv/log ak,")),
+    ("apparmor-adopted-debian-name", lambda: AppArmorProfileSpec("usr.sbin.cupsd", adopt=True),
+     "/etc/apparmor.d/usr.sbin.cupsd", ("profile usr.sbin.cupsd {",)),
+    ("service-adopted-ssh", lambda: ServiceSpec("ssh.service", "/usr/sbin/sshd -D", adopt=True),
+     "/etc/systemd/system/ssh.service", ("ExecStart=/usr/sbin/sshd -D",)),
+    ("ebpf-output-dotted-name",
+     lambda: EbpfAgentSpec("a", tool="execsnoop.bt", output="/var/log/ringzero/exec-snoop.v2.log"),
+     "/etc/systemd/system/ringzero-ebpf-a.service", ("-o /var/log/ringzero/exec-snoop.v2.log",)),
+]
+
+
+@pytest.mark.parametrize(("build", "path", "expected"), [c[1:] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
+def test_unusual_but_valid_input_is_accepted_and_rendered(build: Callable[[], Any], path: str,
+                                                          expected: tuple[str, ...]) -> None:
+    files = render_any(build())
+    assert path in files, sorted(files)
+    for text in expected:
+        assert text in files[path], f"{text!r} not in {path}:\n{files[path]}"
+
+
+def test_at_least_twenty_new_refusals_and_eight_unusual_acceptances() -> None:
+    assert len(CASES) >= 79 + 20  # 79 before issue 12 part 3
+    assert len({c[0] for c in ACCEPTED}) == len(ACCEPTED) >= 8
+
+
+def test_libvirt_uri_parameters_that_keep_checks_on_are_accepted() -> None:
+    uri = ("qemu+ssh://root@h.example:2222/system?keyfile=/root/.ssh/id_ed25519&known_hosts=/root/.ssh/known_hosts"
+           "&known_hosts_verify=normal&no_tty=1&sshauth=privkey,agent&proxy=native&mode=direct")
+    assert HostSpec("h", uri=uri).uri_port == 2222
+    assert HostSpec("t", uri="qemu+tls://h.example/system?pkipath=/etc/pki/libvirt").is_remote
+
+
+def test_adopt_is_accepted_from_stack_config() -> None:
+    t = from_data({"hosts": [{"name": "h"}], "nodes": [{"node": "h", "services": [
+        {"name": "ssh.service", "exec_start": "/usr/sbin/sshd -D", "adopt": True}],
+        "apparmor": [{"name": "usr.sbin.cupsd", "adopt": True}]}]})
+    assert t.nodes[0].services[0].adopt and t.nodes[0].apparmor[0].adopt
+
+
+def test_memory_percentages_are_not_bytes_yet() -> None:
+    s = SliceSpec("web.slice", memory_high="1.5G", memory_max="12.5%")
+    assert s.percent("memory_max") == 1250 and s.percent("memory_high") is None
+    assert s.bytes("memory_high") == 1610612736
+    with pytest.raises(ValueError, match="percentage"):
+        s.bytes("memory_max")

@@ -124,7 +124,8 @@ def policies_plan(policies: NodePolicies, host: HostSpec) -> dict[str, Any]:
     for ap in policies.apparmor:
         rendered = render_apparmor(ap)
         add("apparmor", rendered, adopt=ap.adopt)
-        plan["apparmor"].append({"name": ap.name, "path": next(iter(rendered)), "mode": ap.mode, "feature": "apparmor"})
+        plan["apparmor"].append({"name": ap.name, "path": next(iter(rendered)), "mode": ap.mode, "feature": "apparmor",
+                                 "adopt": ap.adopt})
     for sc in policies.seccomp:
         add("seccomp", render_seccomp(sc))
         confined.update(sc.services)

@@ -122,6 +122,8 @@ def test_every_file_and_unit_carries_its_adopt_flag() -> None:
     assert adopted == ["/etc/apparmor.d/usr.sbin.cupsd", "/etc/systemd/system/ssh.service"]
     assert {u["unit"]: u["adopt"] for u in plan["units"]} == {
         "ssh.service": True, "web.service": False, "cron.service": False}
+    assert [(p["name"], p["adopt"]) for p in plan["apparmor"]] == [("usr.sbin.cupsd", True)]
+    assert all(p["adopt"] is False for p in PLAN["apparmor"])
 
 
 @pytest.mark.parametrize(("directives", "shown"), [

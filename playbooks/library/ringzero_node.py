@@ -232,6 +232,7 @@ class Node:
         self.owner = owner
         self.features = None if features is None else set(features) | {"confined"}
         self.diff_before = {}
+        self.preexisting = set()  # owned units that existed before this run (claim)
         self.diff_after = {}
 
     # ---- small helpers ------------------------------------------------------------------
@@ -311,6 +312,8 @@ class Node:
                     foreign.append(f"unit {u['unit']} belongs to ringzero node plan '{entry['owner']}'")
                 continue
             fragment = self.unit_fragment(u["unit"])
+            if fragment:
+                self.preexisting.add(u["unit"])
             ours = f"{SYSTEMD_DIR}/{u['unit']}"
             if fragment and fragment != ours and not u.get("adopt"):
                 foreign.append(f"unit {u['unit']} already exists ({fragment}) and ringzero did not create it "
@@ -498,9 +501,9 @@ class Node:
 
     def reload_adopted_profiles(self, names):
         for name in names:
-            entry = self.ledger.data["profiles"][name]
-            if not entry["adopted"]:
-                continue
+            entry = self.ledger.data["profiles"].get(name)
+            if entry is None or not entry["adopted"]:
+                continue  # unloaded and forgotten already (unload_profiles)
             if read_nofollow(entry["path"]) is not None:
                 self.change(f"reload the original apparmor {name}")
                 if not self.check:
@@ -514,10 +517,10 @@ class Node:
             self.run("systemctl", "daemon-reload")
 
     def own_unit(self, unit, feature, adopt):
+        """Record a unit as ringzero's; `adopted` when it existed before ringzero (claim saw it)."""
         if unit not in self.ledger.data["units"]:
-            fragment = self.unit_fragment(unit)
             self.record("units", unit, {"owner": self.owner, "feature": feature,
-                                        "adopted": bool(adopt and fragment and fragment != f"{SYSTEMD_DIR}/{unit}")})
+                                        "adopted": bool(adopt and unit in self.preexisting)})
 
     def converge_slices(self, slices, changed_files):
         for s in slices:

@@ -45,21 +45,28 @@ def topology_from_config(config: pulumi.Config, base_dir: str | Path) -> Topolog
     allowed), so `pulumi preview` fails before anything changes and without a traceback.
     """
     data = {s: config.get_object(s) or [] for s in SECTIONS}
-    resolve_image_paths(data["images"], base_dir)
     try:
+        resolve_image_paths(data["images"], base_dir)
         return from_data(data)
     except SpecError as e:
         raise pulumi.RunError(str(e)) from None
 
 
 def resolve_image_paths(images: list[Any], base_dir: str | Path) -> None:
-    """Make the relative source/kernel/initrd paths of image entries absolute, in place."""
+    """Make the relative source/kernel/initrd paths of image entries absolute, in place.
+
+    A relative path with a '..' component is refused before it is resolved (resolved, it
+    would name any file outside the project and pass the spec's own check)."""
     base = Path(base_dir).resolve()
     for img in images:
         if isinstance(img, dict):
             for key in ("source", "kernel", "initrd"):
-                if isinstance(img.get(key), str) and not img[key].startswith("/"):
-                    img[key] = str((base / img[key]).resolve())
+                value = img.get(key)
+                if isinstance(value, str) and not value.startswith("/"):
+                    if ".." in Path(value).parts:
+                        raise SpecError("BaseImage", str(img.get("name", "?")), key, value,
+                                        "a path inside the project (no '..' components) or an absolute path")
+                    img[key] = str((base / value).resolve())
 
 
 @dataclass

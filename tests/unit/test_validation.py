@@ -455,3 +455,17 @@ def test_memory_percentages_are_not_bytes_yet() -> None:
     assert s.bytes("memory_high") == 1610612736
     with pytest.raises(ValueError, match="percentage"):
         s.bytes("memory_max")
+
+
+def test_relative_image_paths_may_not_leave_the_project(tmp_path: Any) -> None:
+    """Stack config paths are resolved against the project: '..' is refused before resolving
+    (resolved, `../../etc/shadow` would be an absolute path the spec accepts)."""
+    from ringzero.stack import resolve_image_paths
+
+    images: list[Any] = [{"name": "debian", "source": "../../etc/shadow"}]
+    with pytest.raises(SpecError, match=r"BaseImage 'debian': source='../../etc/shadow' is invalid; allowed: a path "
+                                        r"inside the project"):
+        resolve_image_paths(images, tmp_path)
+    ok: list[Any] = [{"name": "debian", "source": ".image/base.qcow2", "kernel": "/srv/vmlinuz"}]
+    resolve_image_paths(ok, tmp_path)
+    assert ok[0]["source"] == str(tmp_path.resolve() / ".image/base.qcow2") and ok[0]["kernel"] == "/srv/vmlinuz"

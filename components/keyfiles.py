@@ -22,6 +22,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,16 +155,23 @@ def private_tempdir(prefix: str, base: str | Path | None = None) -> Iterator[Pat
         shutil.rmtree(d, ignore_errors=True)
 
 
-def claim_run_dir(path: Path) -> Path:
+def claim_run_dir(path: Path, wait_s: float = 30.0) -> Path:
     """Create `path` afresh as this process's private run directory (0700, an owner file inside).
 
     The path stays the same from run to run (it may be part of a provider's configuration);
     what is in it lives for one run. A directory left there by a process that is gone is
-    removed first; one whose owner still runs is refused, naming the pid. The directory is
-    removed when this process exits (atexit), and by a small watcher process when this one
-    is killed (the Pulumi language host SIGKILLs the program when the engine dies).
+    removed first; one whose owner still runs after `wait_s` is refused, naming the pid (the
+    program run of `pulumi up`'s preview may still be exiting when its update starts). The
+    directory is removed when this process exits (atexit), and by a small watcher process
+    when it dies otherwise (a program whose engine was killed dies without running atexit).
     """
     ensure_private_parent(path.parent)
+    deadline = time.monotonic() + wait_s
+    while True:
+        owner = _dir_owner(path) if not os.path.islink(path) else None
+        if owner is None or not owner_alive(owner) or owner.strip() == owner_token() or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     if os.path.lexists(path):
         owner = _dir_owner(path) if not os.path.islink(path) else None
         if owner is not None and owner_alive(owner):

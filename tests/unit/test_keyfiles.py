@@ -91,7 +91,7 @@ def test_run_dir_of_a_live_other_process_is_refused(tmp_path: Path) -> None:
     path.mkdir(parents=True)
     (path / "owner").write_text(keyfiles.owner_token(os.getppid()))
     with pytest.raises(keyfiles.UnsafePathError, match=f"pid {os.getppid()}"):
-        keyfiles.claim_run_dir(path)
+        keyfiles.claim_run_dir(path, wait_s=0.3)
 
 
 def test_run_dir_symlink_is_not_followed(tmp_path: Path) -> None:

@@ -1,27 +1,36 @@
 """`pulumi up` boots Debian guests on libvirtd; SSH on 127.0.0.1 with pinned host keys;
 Ansible applies their kernel policies and the compliance suite proves them.
 
-Runs in order: hand-made objects → up (policies applied, compliance green) → checks in the
-guests → no-op up (no Ansible, no SSH) → drift → refresh (drift shown, compliance fails) →
-up repairs → memory change (clean restart, same disk, policies survive) → policies removed
-(guests clean) → destroy (ours gone, hand-made kept).
+Runs in order: hand-made objects → up (policies applied, compliance green) → no secret on
+disk → checks in the guests → no-op up (no Ansible, no SSH) → drift → refresh (drift shown,
+compliance fails) → up repairs → up killed with SIGKILL mid-apply (no secret on disk), then
+cancel and a re-run (stale copies removed, no secret on disk) → memory change (clean restart,
+same disk, policies survive) → policies removed (guests clean) → destroy (ours gone,
+hand-made kept, no secret on disk).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from ringzero import keyfiles
 from ringzero.checks import expectations
 from ringzero.compliance import run_suite
 from ringzero.spec import from_manifest
+from ringzero.stack import key_dir
 
-from tests.e2e.conftest import URI, Guest, Stack, virsh
+from tests.e2e.conftest import URI, Guest, Stack, find_secrets, secret_needles, virsh
 from tests.fixtures import leftovers_script
 
 HANDMADE_DOMAIN = "handmade-rz-e2e"
@@ -93,7 +102,8 @@ def test_handmade_objects_exist_before(stack: Stack) -> None:
 
 def test_up_boots_guests_that_answer_ssh(stack: Stack) -> None:
     t0 = time.monotonic()
-    stack.project.pulumi("up", "--yes", timeout=1500)
+    res = stack.project.pulumi("up", "--yes", timeout=1500)
+    stack.logs["the first pulumi up's output"] = res.stdout + res.stderr
     print(f"pulumi up (2 guests) took {time.monotonic() - t0:.0f} s")
     outs = stack.outputs()
     assert set(outs["vms"]) == {"vm1", "vm2", "nested1"}
@@ -117,6 +127,15 @@ def test_up_applied_the_policies_and_compliance_is_green(stack: Stack) -> None:
     vm1 = stack.guest("vm1")
     assert vm1.ssh("cat /sys/fs/cgroup/web.slice/memory.max") == "536870912"
     assert "ringzero-demo-enforce (enforce)" in vm1.ssh("cat /sys/kernel/security/apparmor/profiles")
+
+
+def test_no_secret_on_disk_after_up(stack: Stack) -> None:
+    """The access key and the passphrase exist in plain text nowhere: state (secrets are
+    ciphertext there), logs, ansible-runner's artifacts, caches, temp dirs; and the key
+    directory of the remote host's provider went with the program run."""
+    needles = secret_needles(stack)
+    assert not key_dir("ringzero", stack.project.stack).exists()
+    assert find_secrets(stack, needles, texts=stack.logs) == []
 
 
 def test_ringzero_manifest_of_the_stack_then_check_from_it(stack: Stack) -> None:
@@ -202,6 +221,112 @@ def test_drift_shows_in_refresh_and_up_repairs_it(stack: Stack) -> None:
     stack.project.pulumi("preview", "--expect-no-changes", timeout=600)
 
 
+def _processes() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, start time, command line) of every process."""
+    out: dict[int, tuple[int, str, str]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{d}/stat").read_text()
+            cmd = Path(f"/proc/{d}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        out[int(d)] = (int(fields[1]), fields[19], cmd)
+    return out
+
+
+def _tree(root: int) -> dict[int, tuple[int, str, str]]:
+    procs = _processes()
+    tree = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _, _) in procs.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return {pid: procs[pid] for pid in tree if pid in procs}
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_killed_up_leaves_no_secret_and_a_rerun_recovers(stack: Stack) -> None:
+    """SIGKILL of `pulumi up` while Ansible applies vm1's plan; then `pulumi cancel` and a re-run."""
+    needles = secret_needles(stack)
+    web = next(s for s in stack.config["ringzero:nodes"][0]["slices"] if s["name"] == "web.slice")
+    web["memory_max"] = "640M"  # an apply on vm1: its PlaybookRun updates
+    stack.write_config()
+    tmp = Path(tempfile.gettempdir())
+    log = stack.workdir / "killed-up.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(["pulumi", "up", "--yes", "--stack", stack.project.stack, "--non-interactive"],
+                                cwd=stack.project.dir, env=stack.project.env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 900
+    worker_dir = None
+    while worker_dir is None:  # until Ansible runs for this `pulumi up`: its worker's directory exists
+        assert proc.poll() is None, f"pulumi up ended before Ansible ran:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, "no ansible-runner worker within 900 s"
+        tree = _tree(proc.pid)
+        worker_dir = next((d for d in tmp.glob("ringzero-ansible-*")
+                           if int(d.name.removeprefix("ringzero-ansible-").split(".")[0]) in tree), None)
+        time.sleep(0.2)
+    tree = _tree(proc.pid)
+    assert key_dir("ringzero", stack.project.stack).is_dir()  # the provider of vm2-libvirt has its key now
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # Pulumi's plugins (language host, providers) run in process groups of their own and
+    # outlive a killed CLI: end them as a user or CI runner cleaning up would (SIGTERM). The
+    # ansible-runner worker removes its directory on SIGTERM or when its parent dies; the
+    # program's key directory is removed by its watcher when the program dies (the watcher
+    # has a session of its own for that, and is left alone here).
+    leftovers = {pid: start for pid, (_, start, cmd) in tree.items()
+                 if pid != proc.pid and keyfiles.WATCHER_NAME not in cmd}
+    for pid, start in leftovers.items():
+        if keyfiles.proc_start_time(pid) == start:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(keyfiles.proc_start_time(p) == s for p, s in leftovers.items()):
+        time.sleep(0.5)
+    alive = [tree[p][2][:120] for p, s in leftovers.items() if keyfiles.proc_start_time(p) == s]
+    assert alive == [], f"still running 60 s after SIGTERM: {alive}"
+    time.sleep(1)
+    assert not worker_dir.exists()
+    assert not key_dir("ringzero", stack.project.stack).exists()
+    assert find_secrets(stack, needles, texts={"the killed pulumi up's output": log.read_text()}) == []
+
+    # Recovery: the killed CLI left its lock; `pulumi cancel` removes it.
+    res = stack.project.pulumi("up", "--yes", check=False, timeout=600)
+    assert res.returncode != 0 and "the stack is currently locked" in res.stdout + res.stderr, res.stdout + res.stderr
+    stack.project.pulumi("cancel", "--yes")
+    pending = json.loads(stack.project.pulumi("stack", "export").stdout)["deployment"].get("pending_operations") or []
+    assert {op["resource"]["urn"].rsplit("::", 1)[1] for op in pending} >= {"vm1-policies"}, pending
+    if any(op["type"] == "creating" for op in pending):  # none expected here; this is the recovery
+        stack.project.pulumi("refresh", "--yes", "--clear-pending-creates", "--run-program", timeout=900)
+    # What a SIGKILL of everything would leave (no cleanup can run): a worker's directory and
+    # the provider's key directory, both of dead owners. The next run removes them.
+    dead = _dead_pid()
+    stale_worker = tmp / f"ringzero-ansible-{dead}.1-e2e"
+    stale_worker.mkdir(mode=0o700)
+    keyfiles.write_key(stale_worker / "key", stack.outputs()["access_private_key"])
+    stale_keys = key_dir("ringzero", stack.project.stack)
+    stale_keys.mkdir(mode=0o700)
+    keyfiles.write_secret(stale_keys / "owner", f"{dead}.1")
+    keyfiles.write_key(stale_keys / "access", stack.outputs()["access_private_key"])
+    res = stack.project.pulumi("up", "--yes", timeout=900)
+    assert "pending operations from previous deployment" in res.stdout + res.stderr
+    assert stack.guest("vm1").ssh("cat /sys/fs/cgroup/web.slice/memory.max") == str(640 * 1024 * 1024)
+    assert stack.outputs()["compliance"]["failed"] == 0
+    assert not stale_worker.exists() and not stale_keys.exists()
+    assert find_secrets(stack, needles, texts={"the re-run's output": res.stdout + res.stderr}) == []
+
+
 def test_memory_change_restarts_cleanly_and_keeps_the_disk(stack: Stack) -> None:
     guest = stack.guest("vm1")
     guest.ssh("echo kept > /root/ringzero-marker && sync")
@@ -248,7 +373,10 @@ def test_removing_the_policies_leaves_the_guests_clean(stack: Stack) -> None:
 
 
 def test_destroy_removes_ours_and_keeps_handmade(stack: Stack) -> None:
-    stack.project.pulumi("destroy", "--yes", "--run-program", timeout=900)
+    needles = secret_needles(stack)
+    res = stack.project.pulumi("destroy", "--yes", "--run-program", timeout=900)
+    assert not key_dir("ringzero", stack.project.stack).exists()
+    assert find_secrets(stack, needles, texts={"pulumi destroy's output": res.stdout + res.stderr}) == []
     domains = virsh("list", "--all", "--name").split()
     volumes = virsh("vol-list", "default")
     for name in ("vm1", "vm2"):

@@ -16,6 +16,11 @@ export PULUMI_BACKEND_URL := file://$(ROOT)/.pulumi/state
 export PULUMI_CONFIG_PASSPHRASE_FILE := $(ROOT)/.pulumi/passphrase
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
+# The libvirt plugin is found in PULUMI_HOME (`make plugins`), not as the copy on PATH: an
+# ambient (on-PATH) plugin makes the engine warn "using pulumi-resource-libvirt from $PATH" on
+# every stage. The language host and the dynamic-provider plugin sit next to `pulumi`, where
+# the engine looks for its bundled plugins, so ignoring PATH loses nothing.
+export PULUMI_IGNORE_AMBIENT_PLUGINS := true
 
 PYTEST := $(VENV)/bin/pytest
 .PHONY: help setup packages venv toolchain image hypervisor-start hypervisor-stop host-prepare \
@@ -66,10 +71,11 @@ pulumi-dirs:
 	@mkdir -p .pulumi/home .pulumi/state
 	@test -s .pulumi/passphrase || (umask 077; head -c 32 /dev/urandom | base64 > .pulumi/passphrase)
 
-# Register the locally built libvirt plugin in PULUMI_HOME too, so `pulumi plugin ls` shows it.
+# Install the locally built libvirt plugin into PULUMI_HOME, where the engine takes it from
+# (ambient plugins are ignored, see above); again whenever the toolchain rebuilt it.
 plugins: pulumi-dirs toolchain
-	@pulumi plugin ls 2>/dev/null | grep -q '^libvirt .*0\.5\.4' || \
-	  pulumi plugin install resource libvirt 0.5.4 --file .toolchain/bin/pulumi-resource-libvirt >/dev/null
+	@cmp -s $(PULUMI_HOME)/plugins/resource-libvirt-v0.5.4/pulumi-resource-libvirt .toolchain/bin/pulumi-resource-libvirt || \
+	  pulumi plugin install resource libvirt 0.5.4 --reinstall --file .toolchain/bin/pulumi-resource-libvirt >/dev/null
 
 env:
 	@echo 'export PATH="$(ROOT)/.toolchain/bin:$(VENV)/bin:$$PATH"'
@@ -78,6 +84,7 @@ env:
 	@echo 'export PULUMI_CONFIG_PASSPHRASE_FILE="$(ROOT)/.pulumi/passphrase"'
 	@echo 'export PULUMI_SKIP_UPDATE_CHECK=true'
 	@echo 'export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true'
+	@echo 'export PULUMI_IGNORE_AMBIENT_PLUGINS=true'
 
 # ---- tests (fast tiers first; a missing tool fails, never skips) --------------------------
 test: lint unit validate package engine check kernel e2e

@@ -62,7 +62,7 @@ def measure(n_vms: int, trace_memory: bool) -> dict[str, float]:
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
             Mocks.count += 1
             outs = dict(args.inputs)
-            if args.typ == "pulumi-python:dynamic:Resource":
+            if args.typ == "pulumi-python:dynamic/ringzero:SshKeyPair":
                 outs.update(private_key="k", public_key="ssh-ed25519 AAAA x", fingerprint="f")
             return f"{args.name}-id", outs
 

@@ -25,6 +25,7 @@ import pulumi
 import pulumi.dynamic as dyn
 
 from . import keyfiles
+from .dynamic import DYNAMIC_ALIASES
 from .paths import compliance_dir
 
 
@@ -66,11 +67,13 @@ def run_suite(manifest: str, nodes: list[dict[str, Any]], private_key: str, repo
         mpath = str(keyfiles.write_secret(tmp_dir / "manifest.json", manifest))
         key = str(keyfiles.write_key(tmp_dir / "key", private_key))
         kh = str(keyfiles.write_secret(tmp_dir / "known_hosts", "".join(str(n["known_hosts"]) + "\n" for n in nodes)))
-        hosts = ",".join(f"{n['name']}=ssh://{n['user']}@{n['host']}:{int(n['port'])}" for n in nodes)
+        # testinfra's --hosts syntax; the node each address plays is named in the same order
+        hosts = ",".join(f"ssh://{n['user']}@{n['host']}:{int(n['port'])}" for n in nodes)
         suite = compliance_dir()
         res = subprocess.run(
             [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider",
-             f"--rootdir={suite}", "--manifest", mpath, "--hosts", hosts, "--ssh-identity-file", key,
+             f"--rootdir={suite}", "--manifest", mpath, "--hosts", hosts,
+             "--node-names", ",".join(str(n["name"]) for n in nodes), "--ssh-identity-file", key,
              "--known-hosts", kh, f"--junitxml={report}", "-o", "junit_family=xunit1"],
             capture_output=True, text=True, timeout=1800, cwd=tmp, env=keyfiles.safe_env(),
         )
@@ -108,7 +111,7 @@ class ComplianceCheckProvider(dyn.ResourceProvider):
         return dyn.ReadResult(id_=id_, outs=self._run(props, enforce=False))
 
 
-class ComplianceCheck(dyn.Resource):
+class ComplianceCheck(dyn.Resource, module="ringzero", name="ComplianceCheck"):
     """Outputs: `passed`, `failed`, `errors` (counts), `failures` (ids and messages), `report_path`."""
 
     passed: pulumi.Output[int]
@@ -123,7 +126,8 @@ class ComplianceCheck(dyn.Resource):
         enforce: bool = True, report_path: str | None = None, opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         report = report_path or str(Path.cwd() / "reports" / f"{pulumi.get_stack()}-{name}.xml")
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"]))
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"],
+                                                                         aliases=DYNAMIC_ALIASES))
         super().__init__(
             ComplianceCheckProvider(), name,
             {

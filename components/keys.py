@@ -18,6 +18,8 @@ import pulumi.dynamic as dyn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from .dynamic import DYNAMIC_ALIASES
+
 
 def generate_ed25519(comment: str) -> dict[str, str]:
     key = Ed25519PrivateKey.generate()
@@ -46,7 +48,7 @@ class SshKeyPairProvider(dyn.ResourceProvider):
         return dyn.ReadResult(id_=id_, outs=props)
 
 
-class SshKeyPair(dyn.Resource):
+class SshKeyPair(dyn.Resource, module="ringzero", name="SshKeyPair"):
     """An ed25519 key pair; `private_key` is a secret output."""
 
     private_key: pulumi.Output[str]
@@ -55,7 +57,7 @@ class SshKeyPair(dyn.Resource):
 
     def __init__(self, name: str, comment: str = "", opts: pulumi.ResourceOptions | None = None) -> None:
         opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"])
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"], aliases=DYNAMIC_ALIASES)
         )
         super().__init__(
             SshKeyPairProvider(),

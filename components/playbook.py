@@ -33,6 +33,7 @@ import pulumi
 import pulumi.dynamic as dyn
 
 from . import keyfiles
+from .dynamic import DYNAMIC_ALIASES
 from .paths import playbooks_dir
 from .plan import plan_hash
 
@@ -254,7 +255,7 @@ class PlaybookRunProvider(dyn.ResourceProvider):
         return dyn.ReadResult(id_=id_, outs=outs)
 
 
-class PlaybookRun(dyn.Resource):
+class PlaybookRun(dyn.Resource, module="ringzero", name="PlaybookRun"):
     """A node's plan applied by Ansible; outputs what changed and whether a reboot is needed."""
 
     applied_hash: pulumi.Output[str]
@@ -269,7 +270,8 @@ class PlaybookRun(dyn.Resource):
         self, name: str, *, node: pulumi.Input[dict[str, Any]], private_key: pulumi.Input[str],
         plan: dict[str, Any], playbook: str = PLAYBOOK, opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"]))
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"],
+                                                                         aliases=DYNAMIC_ALIASES))
         super().__init__(
             PlaybookRunProvider(), name,
             {

@@ -16,6 +16,7 @@ import pulumi
 import pulumi.dynamic as dyn
 
 from . import keyfiles
+from .dynamic import DYNAMIC_ALIASES
 
 DEFAULT_TIMEOUT_S = 300
 
@@ -101,7 +102,7 @@ class SshReadyProvider(dyn.ResourceProvider):
         return dyn.ReadResult(id_=id_, outs=props)
 
 
-class SshReady(dyn.Resource):
+class SshReady(dyn.Resource, module="ringzero", name="SshReady"):
     """Done once `vm` answers SSH on host:port with the pinned host key."""
 
     waited_s: pulumi.Output[float]
@@ -112,7 +113,8 @@ class SshReady(dyn.Resource):
         domain_id: pulumi.Input[str], console_log: str, timeout_s: int = DEFAULT_TIMEOUT_S,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"]))
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"],
+                                                                         aliases=DYNAMIC_ALIASES))
         super().__init__(
             SshReadyProvider(), name,
             {

@@ -49,7 +49,11 @@ def _offline_env(tmp: Path) -> dict[str, str]:
     if missing:
         pytest.fail(f"toolchain incomplete ({', '.join(missing)} missing in {TOOLCHAIN}): run `make setup`")
     (tmp / "state").mkdir()
-    (tmp / "home").mkdir()
+    # The libvirt plugin as `make plugins` installs it: in PULUMI_HOME's plugin cache, and
+    # ambient plugins ignored, so the engine never warns "using pulumi-resource-libvirt from $PATH".
+    plugin_dir = tmp / "home" / "plugins" / "resource-libvirt-v0.5.4"
+    plugin_dir.mkdir(parents=True)
+    (plugin_dir / "pulumi-resource-libvirt").symlink_to(TOOLCHAIN / "pulumi-resource-libvirt")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     env.update(
         PATH=f"{TOOLCHAIN}:{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
@@ -58,6 +62,7 @@ def _offline_env(tmp: Path) -> dict[str, str]:
         PULUMI_CONFIG_PASSPHRASE="engine-tier-test",
         PULUMI_SKIP_UPDATE_CHECK="true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+        PULUMI_IGNORE_AMBIENT_PLUGINS="true",
     )
     return env
 

@@ -37,7 +37,9 @@ def test_reference_stack_preview_lists_every_resource_type(tmp_path: Path) -> No
         "libvirt:index/volume:Volume",
         "libvirt:index/cloudInitDisk:CloudInitDisk",
         "libvirt:index/domain:Domain",
-        "pulumi-python:dynamic:Resource",
+        "pulumi-python:dynamic/ringzero:SshKeyPair",
+        "pulumi-python:dynamic/ringzero:PlaybookRun",
+        "pulumi-python:dynamic/ringzero:ComplianceCheck",
         "ringzero:index:HypervisorHost",
         "ringzero:index:BaseImage",
         "ringzero:index:VirtualMachine",
@@ -47,6 +49,10 @@ def test_reference_stack_preview_lists_every_resource_type(tmp_path: Path) -> No
         "ringzero:index:EbpfAgent",
     }
     assert expected <= types, expected - types
+    assert "pulumi-python:dynamic:Resource" not in types
+    # the libvirt plugin comes from PULUMI_HOME: no "using pulumi-resource-libvirt from $PATH"
+    res = project.pulumi("preview")
+    assert "from $PATH" not in res.stdout + res.stderr, res.stdout + res.stderr
     assert all(s["op"] == "create" for s in steps if s["op"] != "same")
 
 
@@ -95,3 +101,42 @@ def test_dynamic_resources_up_noop_destroy(tmp_path: Path) -> None:
     project.pulumi("destroy", "--yes")
     after = json.loads(project.pulumi("stack", "export").stdout)
     assert not after["deployment"].get("resources")
+
+
+OLD_TYPE = '''
+import pulumi
+import pulumi.dynamic as dyn
+from ringzero.keys import SshKeyPairProvider
+
+
+class Key(dyn.Resource):  # as SshKeyPair was declared before its type had a name
+    def __init__(self, name: str, comment: str) -> None:
+        super().__init__(SshKeyPairProvider(), name,
+                         {"comment": comment, "private_key": None, "public_key": None, "fingerprint": None},
+                         pulumi.ResourceOptions(additional_secret_outputs=["private_key"]))
+
+
+keys = [Key(f"key{i}", comment=f"engine-test-{i}") for i in range(3)]
+pulumi.export("fingerprints", [k.fingerprint for k in keys])
+pulumi.export("public_keys", [k.public_key for k in keys])
+'''
+
+
+def test_named_dynamic_types_update_old_stacks_in_place(tmp_path: Path) -> None:
+    """A stack written with `pulumi-python:dynamic:Resource` moves to the named types through
+    their aliases: nothing is replaced, the keys stay the same keys."""
+    project = make_project(tmp_path, OLD_TYPE)
+    project.pulumi("up", "--yes")
+    before = json.loads(project.pulumi("stack", "output", "--json").stdout)
+    old = json.loads(project.pulumi("stack", "export").stdout)["deployment"]["resources"]
+    assert sum(r["type"] == "pulumi-python:dynamic:Resource" for r in old) == 3
+
+    (project.dir / "__main__.py").write_text(DYNAMIC_ONLY)
+    steps = project.preview_steps()
+    assert {s["op"] for s in steps} <= {"same", "update"}, [(s["op"], s["urn"]) for s in steps]
+    project.pulumi("up", "--yes")
+    assert json.loads(project.pulumi("stack", "output", "--json").stdout) == before
+    new = json.loads(project.pulumi("stack", "export").stdout)["deployment"]["resources"]
+    assert sorted(r["type"] for r in new if r["type"].startswith("pulumi-python")) == \
+        ["pulumi-python:dynamic/ringzero:SshKeyPair"] * 3
+    project.pulumi("destroy", "--yes")

@@ -16,7 +16,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.resources.append(args)
         outs = dict(args.inputs)
-        if args.typ == "pulumi-python:dynamic:Resource":
+        if args.typ == "pulumi-python:dynamic/ringzero:SshKeyPair":
             # SshKeyPair's provider never runs under mocks: stand in for its outputs.
             outs.update(private_key=f"PRIVATE-{args.name}", public_key=f"ssh-ed25519 AAAA {args.name}",
                         fingerprint=f"SHA256:{args.name}")

@@ -35,7 +35,11 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
         assert types["ringzero:index:EbpfAgent"] == 1
         # the access key, a host key per VM, an SSH readiness wait per running VM with a port,
         # a PlaybookRun per node with policies (vm1, vm2) and one ComplianceCheck
-        assert types["pulumi-python:dynamic:Resource"] == 9
+        assert types["pulumi-python:dynamic/ringzero:SshKeyPair"] == 4
+        assert types["pulumi-python:dynamic/ringzero:SshReady"] == 2
+        assert types["pulumi-python:dynamic/ringzero:PlaybookRun"] == 2
+        assert types["pulumi-python:dynamic/ringzero:ComplianceCheck"] == 1
+        assert "pulumi-python:dynamic:Resource" not in types
         by_name = {r.name: r for r in mocks.resources}
         dom = by_name["vm1-domain"].inputs
         assert dom["type"] == "qemu" and dom["vcpu"] == 1 and dom["memory"] == 1024
@@ -92,7 +96,7 @@ def test_children_are_parented_to_their_component(mocks: RecordingMocks) -> pulu
         for urn in (disk, seed, domain):
             assert "ringzero:index:VirtualMachine$libvirt:index/" in urn, urn
         assert "ringzero:index:VirtualMachine$ringzero:index:CgroupSlice::vm1-web.slice" in sl
-        assert "ringzero:index:VirtualMachine$pulumi-python:dynamic:Resource::vm1-policies" in run
+        assert "ringzero:index:VirtualMachine$pulumi-python:dynamic/ringzero:PlaybookRun::vm1-policies" in run
 
     run = deployed.runs["vm1"]
     return _settle([vm.disk.urn, vm.seed.urn, vm.domain.urn, slice_.urn, run.urn]).apply(check)

@@ -19,7 +19,7 @@ class Mocks(pulumi.runtime.Mocks):
         self.types.append(args.typ)
         self.inputs[args.name] = args.inputs
         outs = dict(args.inputs)
-        if args.typ == "pulumi-python:dynamic:Resource":
+        if args.typ == "pulumi-python:dynamic/ringzero:SshKeyPair":
             outs.update(private_key="PRIVATE", public_key=f"ssh-ed25519 AAAA {args.name}", fingerprint="SHA256:x")
         return f"{args.name}-id", outs
 

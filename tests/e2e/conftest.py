@@ -72,6 +72,10 @@ class Stack:
     passphrase: str = ""
     logs: dict[str, str] = field(default_factory=dict)  # output of the `pulumi` runs the secret scan reads
 
+    def __repr__(self) -> str:
+        # pytest prints the objects of a failed assertion: never the passphrase (also in project.env)
+        return f"Stack({self.project.dir})"
+
     def outputs(self) -> dict[str, Any]:
         return dict(json.loads(self.project.pulumi("stack", "output", "--json", "--show-secrets").stdout))
 

@@ -6,6 +6,7 @@ a declaration.
     ringzero check --list-baselines
     ringzero manifest --stack prod > manifest.json      |  --program __main__.py --config Pulumi.prod.yaml
     ringzero render --manifest manifest.json --out review/
+    ringzero plan --manifest manifest.json --node vm1 --out vm1.yml   # ansible-playbook site.yml -e @vm1.yml
 
 Exit codes: 0 every check passes (or is waived), 1 a check failed, 2 usage, input or
 connection error (the message names the host or file and what failed).
@@ -24,7 +25,7 @@ from .checks.base import Check
 from .checks.baseline import Baseline, CatalogueError, load_catalogue, parse_params, resolve_all
 from .checks.hosts import Endpoint, inventory_endpoints, parse_endpoints
 from .checks.report import html, junit, sarif, summary
-from .checks.run import Progress, Report, SshOptions, run_checks
+from .checks.run import Progress, Report, SshOptions, run_checks, user_ssh_configs
 from .checks.waivers import WaiverError, load_waivers
 from .declaration import DeclarationError, from_manifest_file, from_program, from_stack
 from .spec import SpecError, Topology, to_manifest
@@ -45,8 +46,10 @@ def _parser() -> argparse.ArgumentParser:
                                    "2: usage, input or connection error.")
     where = c.add_mutually_exclusive_group()
     where.add_argument("--hosts", help="[NAME=]ssh://user@host:port or [NAME=]local://, comma separated")
-    where.add_argument("--inventory", help="an Ansible inventory (ansible_host, ansible_port, ansible_user, "
-                                           "ansible_ssh_private_key_file, ansible_connection=local)")
+    where.add_argument("--inventory", help="an Ansible inventory, resolved by Ansible (group_vars/, host_vars/, "
+                                           "ansible_host/port/user, ansible_ssh_private_key_file, "
+                                           "ansible_ssh_common_args/extra_args, ansible_become, "
+                                           "ansible_connection=local)")
     c.add_argument("--limit", help="with --inventory: an Ansible host pattern")
     c.add_argument("--manifest", help="the declared policies (JSON, from `ringzero manifest`)")
     c.add_argument("--baseline", action="append", default=[], help="a built-in baseline (repeatable)")
@@ -54,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--waivers", help="a waivers file (YAML): control, hosts, reason, expires")
     c.add_argument("--identity-file", "-i", help="SSH private key (else the agent and ~/.ssh defaults)")
     c.add_argument("--known-hosts", help="known_hosts with the machines' keys (default: yours; always checked)")
+    c.add_argument("--ssh-config", metavar="FILE",
+                   help="the SSH config under ringzero's own settings, as `ssh -F FILE` (default: ~/.ssh/config "
+                        "and /etc/ssh/ssh_config, as plain ssh; `none`: no config)")
     c.add_argument("--sudo", action="store_true", help="read as root through sudo (logins that are not root)")
     c.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     c.add_argument("--sarif", metavar="FILE", help="write a SARIF 2.1.0 report")
@@ -70,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="write every artifact of a declaration to a directory, for review")
     _declaration_args(r, manifest=True)
     r.add_argument("--out", required=True, help="the directory to write (created; existing files are replaced)")
+
+    pl = sub.add_parser("plan", help="write a node's plan as Ansible variables (ringzero_plan) for -e @FILE",
+                        description="The variables file of the playbooks and the ringzero_node module: "
+                                    "ansible-playbook site.yml -i INVENTORY -e @FILE")
+    _declaration_args(pl, manifest=True)
+    pl.add_argument("--node", required=True, help="the node (a name under `nodes` of the declaration)")
+    pl.add_argument("--out", help="write it to this file (.json: JSON, else YAML) instead of standard output")
+    pl.add_argument("--format", choices=("yaml", "json"), help="the file's format (default: from --out, else YAML)")
     return p
 
 
@@ -118,13 +132,17 @@ def _check(args: argparse.Namespace) -> int:
         if strays:
             raise UsageError(f"{', '.join(strays)}: not a node of the manifest (declared: {', '.join(nodes)}), "
                              "and no --baseline to check it against")
+    try:
+        user_ssh_configs(args.ssh_config)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     waivers = load_waivers(args.waivers) if args.waivers else []
 
     def checks_for(e: Endpoint) -> list[Check]:
         return machine_checks(e.name, topology, baselines, params, given)
 
     progress = Progress([e.name for e in endpoints], quiet=args.quiet)
-    ssh = SshOptions(args.identity_file, args.known_hosts, args.timeout, args.sudo)
+    ssh = SshOptions(args.identity_file, args.known_hosts, args.timeout, args.sudo, args.ssh_config)
     report = run_checks(endpoints, checks_for, ssh=ssh, waivers=waivers, baselines=[b.name for b in baselines],
                         manifest=args.manifest, jobs=args.jobs, progress=progress)
     writers: list[tuple[str | None, Callable[[Report], str]]] = [
@@ -162,10 +180,48 @@ def _render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _plan(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .plan import node_plan
+
+    topology = _declaration(args)
+    if args.node not in (n.node for n in topology.nodes):
+        raise UsageError(f"plan: {args.node!r} is not a node of the declaration "
+                         f"(nodes: {', '.join(n.node for n in topology.nodes) or 'none'})")
+    doc = {"ringzero_plan": node_plan(topology, args.node)}
+    fmt = args.format or ("json" if args.out and args.out.endswith(".json") else "yaml")
+    if fmt == "json":
+        text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    else:
+        text = "---\n# ringzero plan --node " + args.node + ": ansible-playbook site.yml -e @THIS_FILE\n" + yaml.dump(
+            doc, Dumper=_block_dumper(), sort_keys=True, allow_unicode=True, width=1000)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _block_dumper() -> type:
+    """A YAML dumper that writes multi-line strings (the plan's files) as `|` blocks, for review."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+    Dumper.add_representer(str, text)
+    return Dumper
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"check": _check, "manifest": _manifest, "render": _render}[args.command](args)
+        return {"check": _check, "manifest": _manifest, "render": _render, "plan": _plan}[args.command](args)
     except (UsageError, CatalogueError, WaiverError, DeclarationError, SpecError) as e:
         print(f"ringzero: error: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -8,6 +8,7 @@ resource, field, value and what is allowed.
 from pathlib import Path
 
 import pulumi
+
 from ringzero.stack import allocations, deploy, topology_from_config
 
 config = pulumi.Config("ringzero")

@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 
 from ringzero.checks.baseline import load_catalogue  # noqa: E402
 from ringzero.ssh import ssh_options  # noqa: E402
-
 from tests.check.conftest import HARDEN  # noqa: E402
 from tests.handboot import hand_booted  # noqa: E402
 

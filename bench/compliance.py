@@ -24,13 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import testinfra  # noqa: E402
+
 from ringzero.checks import Probe, expectations  # noqa: E402
 from ringzero.compliance import run_suite  # noqa: E402
 from ringzero.plan import node_plan  # noqa: E402
 from ringzero.playbook import run_playbook  # noqa: E402
 from ringzero.spec import Topology, to_manifest  # noqa: E402
 from ringzero.ssh import ssh_options  # noqa: E402
-
 from tests.fixtures import local_topology  # noqa: E402
 from tests.handboot import HandGuest, hand_booted  # noqa: E402
 

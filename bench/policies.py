@@ -29,7 +29,6 @@ from ringzero.paths import playbooks_dir  # noqa: E402
 from ringzero.plan import node_plan  # noqa: E402
 from ringzero.playbook import inventory, ssh_env  # noqa: E402
 from ringzero.spec import from_manifest  # noqa: E402
-
 from tests.e2e.conftest import Stack, e2e_config  # noqa: E402
 from tests.engine.conftest import make_project  # noqa: E402
 

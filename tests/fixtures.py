@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from ringzero.spec import Topology, from_data
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,7 +20,6 @@ from ringzero.keys import generate_ed25519
 from ringzero.render import render_cloud_init
 from ringzero.spec import VmSpec
 from ringzero.ssh import known_hosts_line, ssh_options, wait_for_ssh
-
 from tests.fixtures import SSH_LOGINS
 
 ROOT = Path(__file__).resolve().parent.parent

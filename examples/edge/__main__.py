@@ -5,6 +5,7 @@ AppArmor profile and a seccomp deny list, and an eBPF agent watching exec calls.
 """
 
 import pulumi
+
 from ringzero.spec import (
     AppArmorProfileSpec,
     BaseImageSpec,

@@ -256,7 +256,6 @@ def test_unreachable_host_exit_code_and_message(cli: Cli, fleet: Fleet) -> None:
 def test_render_from_the_wheel(cli: Cli, tmp_path: Path) -> None:
     from ringzero.artifacts import artifacts
     from ringzero.spec import to_manifest
-
     from tests.fixtures import local_topology
 
     manifest = tmp_path / "m.json"

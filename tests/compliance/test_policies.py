@@ -6,6 +6,7 @@ reason. Ids read like `vm1::slice:web.slice::memory.max` or `local::baseline::RZ
 from __future__ import annotations
 
 import pytest
+
 from ringzero.checks import Check, Probe
 from ringzero.checks.run import judge
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ringzero.ssh import ssh_options
 from ringzero.stack import key_dir
-
 from tests.engine.conftest import ROOT, Project, make_project, reference_config
 from tests.fixtures import SSH_LOGINS
 

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ringzero import keyfiles
 from ringzero.checks import expectations
 from ringzero.compliance import run_suite
 from ringzero.spec import from_manifest
 from ringzero.stack import key_dir
-
 from tests.e2e.conftest import URI, Guest, Stack, find_secrets, secret_needles, virsh
 from tests.fixtures import leftovers_script
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
-from ringzero.stack import resolve_image_paths
 
+from ringzero.stack import resolve_image_paths
 from tests.fixtures import load_local_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ringzero.compliance import Counts, run_suite
 from ringzero.plan import node_plan
 from ringzero.playbook import RunResult, run_playbook
 from ringzero.spec import Topology, to_manifest
-
 from tests.fixtures import junit_statuses, leftovers_script, local_topology
 from tests.handboot import HandGuest, hand_booted
 

@@ -4,8 +4,8 @@ and negative controls. Tests run in order and share the guest (see conftest)."""
 from __future__ import annotations
 
 import pytest
-from ringzero.checks import expectations
 
+from ringzero.checks import expectations
 from tests.kernel.conftest import NODES, Node
 
 pytestmark = pytest.mark.kernel

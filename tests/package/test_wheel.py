@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 from ringzero.spec import to_manifest
-
 from tests.fixtures import local_topology, run_ok, wheel_in_fresh_venv
 
 ROOT = Path(__file__).resolve().parents[2]

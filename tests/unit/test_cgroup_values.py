@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+
 from ringzero.checks.cgroup import MEMINFO, cgroup_files, checks, percent_bytes
 from ringzero.checks.probe import Probe
 from ringzero.spec import SliceSpec

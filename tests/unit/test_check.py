@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+
 from ringzero.artifacts import artifacts
 from ringzero.checks.baseline import CATALOGUE, CatalogueError, baseline_checks, load_catalogue, parse_catalogue
 from ringzero.checks.hosts import Endpoint, inventory_endpoints, parse_endpoints
@@ -25,7 +26,6 @@ from ringzero.checks.run import judge as judge_check
 from ringzero.checks.waivers import WaiverError, parse_waivers
 from ringzero.cli import main
 from ringzero.spec import from_data, to_manifest
-
 from tests.fixtures import local_config, local_topology
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from ringzero.checks import Check, Probe, expectations
 from ringzero.checks.apparmor import loaded_profiles
 from ringzero.checks.bpf import attachments
@@ -20,7 +21,6 @@ from ringzero.checks.seccomp import checks as seccomp_checks
 from ringzero.compliance import junit_counts
 from ringzero.spec import SeccompProfileSpec, SliceSpec, SyscallRule
 from ringzero.spec._libseccomp import syscall_number
-
 from tests.fixtures import local_topology
 
 CHECKS = expectations(local_topology())

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
-from ringzero.spec import to_manifest
 
+from ringzero.spec import to_manifest
 from tests.fixtures import ROOT, load_local_config, local_topology
 
 GOOD = to_manifest(local_topology())

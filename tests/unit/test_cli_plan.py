@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import yaml
+
 from ringzero.plan import node_plan
 from ringzero.spec import to_manifest
-
 from tests.fixtures import ROOT, local_topology
 
 

@@ -6,8 +6,8 @@ from collections import Counter
 from typing import Any
 
 import pulumi
-from ringzero.stack import deploy
 
+from ringzero.stack import deploy
 from tests.fixtures import local_topology
 from tests.unit.conftest import RecordingMocks
 

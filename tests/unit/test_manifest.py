@@ -8,9 +8,9 @@ from typing import Any
 
 import jsonschema
 import pytest
+
 from ringzero.spec import SpecError, from_manifest, to_manifest
 from ringzero.spec.manifest import schema
-
 from tests.fixtures import local_topology
 
 

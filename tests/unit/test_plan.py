@@ -6,10 +6,10 @@ import importlib.util
 from types import ModuleType
 
 import pytest
+
 from ringzero.paths import playbooks_dir
 from ringzero.plan import node_plan, plan_hash, shown_properties
 from ringzero.spec import SpecError
-
 from tests.fixtures import local_topology
 
 
@@ -92,6 +92,7 @@ def test_feature_selection_keeps_a_unit_other_features_change_as_confined_only()
 
 def test_each_feature_has_its_playbook_and_every_entry_a_feature() -> None:
     import yaml
+
     from ringzero.plan import FEATURES
 
     selected: dict[str, str] = {}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from ringzero.keys import generate_ed25519
 from ringzero.plan import node_plan, plan_hash
 from ringzero.playbook import PlaybookRunProvider
-
 from tests.fixtures import local_topology
 
 

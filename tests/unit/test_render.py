@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from ringzero.render import render_apparmor, render_seccomp, render_slice, seccomp_oci, slice_directives
 from ringzero.spec import AppArmorProfileSpec, FileRule, SeccompProfileSpec, SliceSpec, SyscallRule
-
 from tests.artifacts import all_artifacts
 from tests.fixtures import local_topology
 

@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from ringzero.keys import generate_ed25519
 from ringzero.ssh import known_hosts_line, wait_for_ssh
 

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from ringzero.vm import shutdown_before_delete, virsh_uri
 
 # States the fake domain goes through, one line per `virsh domstate` call (the last repeats);

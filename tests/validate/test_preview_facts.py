@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ringzero.spec import AppArmorProfileSpec, SliceSpec, SpecError
 from ringzero.spec import ebpf as ebpf_spec
-
 from tests.unit.test_validation import ACCEPTED, render_any
 
 

@@ -10,9 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from ringzero.spec import EbpfAgentSpec
 from ringzero.spec._libseccomp import ARCH_TOKENS
-
 from tests.artifacts import all_artifacts
 from tests.fixtures import local_topology
 

@@ -24,7 +24,7 @@ export PULUMI_IGNORE_AMBIENT_PLUGINS := true
 
 PYTEST := $(VENV)/bin/pytest
 .PHONY: help setup packages venv toolchain image hypervisor-start hypervisor-stop host-prepare \
-        publish-image pulumi-dirs plugins stack-select env test lint unit validate package engine check kernel e2e \
+        publish-image pulumi-dirs plugins stack-select env lock test lint unit validate package engine check kernel e2e \
         preview up destroy wheel bench clean
 
 help:
@@ -40,12 +40,19 @@ setup: packages venv toolchain image host-prepare hypervisor-start publish-image
 packages:
 	tools/host/install-packages.sh
 
-# Re-install Python deps only when pyproject.toml changed (stamp keyed by its hash).
+# The dependencies at the versions of requirements.lock, and the checkout as an editable
+# install (the `ringzero` command in .venv/bin); deps re-installed only when pyproject.toml or
+# the lock changed (stamp keyed by their hash).
 venv:
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	@stamp=$(VENV)/.ringzero-deps-$$(sha256sum pyproject.toml | cut -c1-16); \
+	@stamp=$(VENV)/.ringzero-deps-$$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16); \
 	if [ ! -e $$stamp ]; then $(VENV)/bin/python tools/dev_install.py && rm -f $(VENV)/.ringzero-deps-* && touch $$stamp; \
 	else $(VENV)/bin/python tools/dev_install.py --link-only; fi
+
+# Rewrite requirements.lock from what .venv has (after changing a range in pyproject.toml:
+# `.venv/bin/pip install -U 'pkg>=x'`, then `make lock`, then commit both).
+lock:
+	$(VENV)/bin/python tools/lock.py
 
 toolchain:
 	tools/pulumi/build.sh

@@ -85,13 +85,15 @@ def run_ok(*cmd: str | Path, cwd: Path | None = None, timeout: int = 900) -> str
     return res.stdout
 
 
-def wheel_in_fresh_venv(tmp: Path) -> tuple[Path, Path]:
-    """(wheel, venv): the checkout built as a wheel into tmp/dist, installed alone in tmp/venv."""
+def wheel_in_fresh_venv(tmp: Path, extras: str = "pulumi") -> tuple[Path, Path]:
+    """(wheel, venv): the checkout built as a wheel into tmp/dist, installed alone in tmp/venv
+    as `<wheel>[extras]` at the versions of requirements.lock, as a user would install it."""
     import sys
 
     run_ok(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", tmp / "dist", ROOT)
     (wheel,) = (tmp / "dist").glob("ringzero-*.whl")
     venv = tmp / "venv"
     run_ok(sys.executable, "-m", "venv", venv)
-    run_ok(venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", wheel)
+    run_ok(venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", "-c", ROOT / "requirements.lock",
+           f"{wheel}[{extras}]" if extras else wheel)
     return wheel, venv

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,9 @@ class SshOptions:
     known_hosts: str | None = None  # None: the user's own known_hosts, host keys still checked
     timeout_s: int = 20
     sudo: bool = False  # logins that are not root read through `sudo` (NOPASSWD)
+    # the SSH config ringzero's settings are layered on: None, as plain `ssh`, ~/.ssh/config
+    # then /etc/ssh/ssh_config; a file, as `ssh -F FILE`, that file alone; "none": none at all
+    config: str | None = None
 
 
 class Progress:
@@ -146,29 +150,58 @@ class Progress:
             self.stream.flush()
 
 
+SYSTEM_SSH_CONFIG = "/etc/ssh/ssh_config"
+
+
+def user_ssh_configs(choice: str | None) -> list[str]:
+    """The SSH config files under ringzero's settings, as ssh itself would read them: by default
+    your ~/.ssh/config then the system-wide one; `ssh -F FILE` reads FILE alone; "none", none."""
+    if choice == "none":
+        return []
+    if choice is not None:
+        path = Path(choice).expanduser()
+        if not path.is_file():
+            raise ValueError(f"--ssh-config {choice}: no such file")
+        return [str(path.resolve())]
+    return [p for p in (os.path.expanduser("~/.ssh/config"), SYSTEM_SSH_CONFIG) if os.path.isfile(p)]
+
+
 def ssh_config_file(tmp: Path, ssh: SshOptions) -> str:
-    """An ssh_config in `tmp` for every machine: batch mode, host keys always checked."""
-    lines = ["Host *", "  BatchMode yes", "  LogLevel ERROR", f"  ConnectTimeout {ssh.timeout_s}",
+    """An ssh_config in `tmp` for every machine: ringzero's settings (batch mode, host keys always
+    checked, pinned known_hosts, time bounds), then the user's own config through `Include`
+    (bastions, certificates, per-host settings). In ssh_config the first value obtained wins, so
+    ringzero's come first and hold; the user's fill in everything else. The file goes to ssh with
+    `-F`, and ssh hands it on to the `ssh -W` of a ProxyJump hop, so the bastion is reached under
+    the same rules (its host key checked too)."""
+    lines = ["# ringzero check: its own settings first (the first value obtained wins)",
+             "Host *", "  BatchMode yes", "  LogLevel ERROR", f"  ConnectTimeout {ssh.timeout_s}",
              "  StrictHostKeyChecking yes",
              # a connection that stops answering ends (ssh exits 255) instead of hanging a probe:
              # the remote commands are bounded by `timeout`, this bounds the link itself
              f"  ServerAliveInterval {max(1, ssh.timeout_s // 3)}", "  ServerAliveCountMax 3"]
     if ssh.known_hosts:
-        lines += [f"  UserKnownHostsFile {Path(ssh.known_hosts).resolve()}", "  GlobalKnownHostsFile /dev/null"]
+        lines += [f'  UserKnownHostsFile "{Path(ssh.known_hosts).resolve()}"', "  GlobalKnownHostsFile /dev/null"]
+    includes = user_ssh_configs(ssh.config)
+    if includes:
+        lines += ["", "# then the user's own configuration", "Match all"]
+        lines += [f'  Include "{p}"' for p in includes]
     path = tmp / "ssh_config"
     path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)  # ssh refuses a config others can write
     return str(path)
 
 
 def connect(e: Endpoint, ssh: SshOptions, ssh_config: str, controlpath: str) -> Any:
-    """testinfra's host for `e`: this machine, or SSH through one ControlMaster at `controlpath`."""
+    """testinfra's host for `e`: this machine, or SSH through one ControlMaster at `controlpath`
+    (with the endpoint's own ssh arguments, e.g. an inventory's ProxyJump)."""
     import testinfra
 
-    sudo = ssh.sudo and not e.as_root
+    sudo = (ssh.sudo if e.sudo is None else e.sudo) and not e.as_root
     if e.local:
         return testinfra.get_host("local://", sudo=sudo)
     return testinfra.get_host(e.url, ssh_config=ssh_config, ssh_identity_file=e.identity_file or ssh.identity_file,
-                              controlpath=controlpath, timeout=ssh.timeout_s, sudo=sudo)
+                              controlpath=controlpath, timeout=ssh.timeout_s, sudo=sudo,
+                              ssh_extra_args=shlex.join(e.ssh_args) if e.ssh_args else None)
 
 
 def _disconnect(controlpath: str) -> None:

@@ -299,6 +299,100 @@ def test_sarif_is_valid_2_1_0() -> None:
     assert list(jsonschema.Draft4Validator(SARIF_SCHEMA).iter_errors(doc))
 
 
+def _resolve(run: dict[str, Any], artifact: dict[str, Any]) -> Path:
+    base = run["originalUriBaseIds"][artifact["uriBaseId"]]["uri"] if "uriBaseId" in artifact else ""
+    uri = base + artifact["uri"]
+    assert uri.startswith("file:///"), uri
+    return Path(uri.removeprefix("file://"))
+
+
+def test_sarif_meets_githubs_upload_rules() -> None:
+    """GitHub code scanning rejects a file whose results have no physical location: each result
+    points at the line that declared it, and passes every rule GitHub documents (tests/sarif_rules.py)."""
+    from tests.sarif_rules import github_sarif_problems
+
+    doc = sarif(_report())
+    assert not github_sarif_problems(doc)
+    run = doc["runs"][0]
+    for res in run["results"]:  # a baseline control: its catalogue entry, at its `id:` line
+        loc = res["locations"][0]["physicalLocation"]
+        path = _resolve(run, loc["artifactLocation"])
+        assert path == CATALOGUE.resolve()
+        assert path.read_text().splitlines()[loc["region"]["startLine"] - 1].strip() == f"- id: {res['ruleId']}"
+        assert res["locations"][0]["logicalLocations"][0]["name"] == res["properties"]["host"]
+    # stable: the same host and control give the same fingerprint in another run; different ones differ
+    again = sarif(_report())["runs"][0]["results"]
+    assert [r["partialFingerprints"] for r in again] == [r["partialFingerprints"] for r in run["results"]]
+    prints = {r["partialFingerprints"]["primaryLocationLineHash"] for r in run["results"]}
+    assert len(prints) == len(run["results"]) == 33
+    # the rules are not a rubber stamp: the logical-only locations GitHub refused are caught
+    for res in run["results"]:
+        res["locations"][0].pop("physicalLocation")
+    assert any("physicalLocation.artifactLocation.uri is required" in p for p in github_sarif_problems(doc))
+
+
+def test_sarif_locates_declared_checks_in_the_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ringzero.checks import expectations
+    from tests.sarif_rules import github_sarif_problems
+
+    monkeypatch.chdir(tmp_path)
+    topology = local_topology()
+    Path("manifest.json").write_text(json.dumps(to_manifest(topology), indent=2, sort_keys=True) + "\n")
+    m = MachineResult(Endpoint("vm1", "ssh://root@vm1.example:22"))
+    checks = expectations(topology, {"vm1"})
+    m.outcomes = [Outcome("vm1", c, "fail", "it differs") for c in checks]
+    report = Report([m], [], "manifest.json", dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC), 1.0, TODAY)
+    doc = sarif(report)
+    assert not github_sarif_problems(doc)
+    assert not list(jsonschema.Draft4Validator(SARIF_SCHEMA).iter_errors(doc))
+    run = doc["runs"][0]
+    lines = Path("manifest.json").read_text().splitlines()
+    kinds = set()
+    for res, c in zip(run["results"], checks, strict=True):
+        loc = res["locations"][0]["physicalLocation"]
+        assert loc["artifactLocation"] == {"uri": "manifest.json", "uriBaseId": "%SRCROOT%"}
+        line = lines[loc["region"]["startLine"] - 1]
+        kind, _, name = c.subject.partition(":")
+        kinds.add(kind)
+        if kind == "host":
+            assert '"host_prep"' in line, (c.id, line)
+        else:  # the `"name": ...` line of the policy, inside the node's entry
+            assert line.strip().rstrip(",") == f'"name": {json.dumps(name)}', (c.id, line)
+    assert kinds >= {"slice", "apparmor", "seccomp", "service"}
+    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == tmp_path.resolve().as_uri() + "/"
+
+
+def test_sarif_stays_within_githubs_result_limit() -> None:
+    """GitHub rejects a run of more than 25,000 results: findings are kept, passes left out, and said."""
+    from tests.sarif_rules import MAX_RESULTS, github_sarif_problems
+
+    checks = baseline_checks("n", load_catalogue().baseline("isolation"), {"nested": "off"})
+    machines = []
+    for i in range(2400):  # 26,400 results
+        m = MachineResult(Endpoint(f"h{i}", f"ssh://root@h{i}.example:22"))
+        m.outcomes = [Outcome(f"h{i}", c, "fail" if i % 100 == 0 else "pass", "x") for c in checks]
+        machines.append(m)
+    report = Report(machines, ["isolation"], None, dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC), 1.0, TODAY)
+    doc = sarif(report)
+    results = doc["runs"][0]["results"]
+    assert len(results) == MAX_RESULTS
+    assert sum(r["kind"] == "fail" for r in results) == 24 * len(checks)  # every failure kept
+    assert doc["runs"][0]["properties"]["omittedResults"] == 26_400 - MAX_RESULTS
+    notes = doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert any("1400 of 26400 results left out" in n["message"]["text"] for n in notes)
+    assert not github_sarif_problems(doc)
+
+
+def test_sarif_of_a_real_run_meets_githubs_rules(tmp_path: Path) -> None:
+    from tests.sarif_rules import github_sarif_problems
+
+    out = tmp_path / "local.sarif"
+    assert main(["check", "--hosts", "local://", "--baseline", "isolation", "--quiet", "--sarif", str(out)]) in (0, 1)
+    doc = json.loads(out.read_text())
+    assert not list(jsonschema.Draft4Validator(SARIF_SCHEMA).iter_errors(doc))
+    assert not github_sarif_problems(doc)
+
+
 class _Cells(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
@@ -351,15 +445,151 @@ def test_endpoints() -> None:
         parse_endpoints("http://example.com")
 
 
+def test_endpoints_accept_dotted_and_directory_user_names() -> None:
+    got = parse_endpoints("a=ssh://john.doe@10.0.0.5,b=ssh://svc_ci-2@h.example:2200,c=ssh://HOST$@h2")
+    assert [e.url for e in got] == ["ssh://john.doe@10.0.0.5:22", "ssh://svc_ci-2@h.example:2200",
+                                    "ssh://HOST$@h2:22"]
+    for bad in ("ssh://-o@h", "ssh://a b@h", "ssh://.@h;rm", "ssh://u@h:port"):
+        with pytest.raises(ValueError, match="expected"):
+            parse_endpoints(bad)
+
+
 def test_inventory(tmp_path: Path) -> None:
     inv = tmp_path / "hosts.ini"
     inv.write_text("[hypervisors]\nkvm1 ansible_host=127.0.0.1 ansible_port=2251 ansible_user=ops "
                    "ansible_ssh_private_key_file=/keys/kvm1\nkvm2.example\n[me]\nself ansible_connection=local\n")
     got = inventory_endpoints(str(inv))
+    # no ansible_user/ansible_port: ssh decides (your SSH config, else your login and 22), as with Ansible
     assert [(e.name, e.url, e.identity_file) for e in got] == [
-        ("kvm1", "ssh://ops@127.0.0.1:2251", "/keys/kvm1"), ("kvm2.example", "ssh://root@kvm2.example:22", None),
+        ("kvm1", "ssh://ops@127.0.0.1:2251", "/keys/kvm1"), ("kvm2.example", "ssh://kvm2.example", None),
         ("self", "local://", None)]
     assert [e.name for e in inventory_endpoints(str(inv), "me")] == ["self"]
+
+
+# Every way an inventory sets a connection, resolved by Ansible: inline host variables,
+# [group:vars], group_vars/ and host_vars/ directories (a host's own value beats its group's),
+# a child group's variables, become, ssh common and extra args with ProxyJump, a local
+# connection, a dotted user name, a template, an IPv6 address.
+INVENTORY = """
+[hypervisors]
+kvm1 ansible_host=10.0.0.6
+kvm2 ansible_host=10.0.0.7 ansible_user=john.doe
+kvm3 ansible_host=fd00::7
+
+[hypervisors:vars]
+ansible_user=ops
+ansible_port=2222
+
+[dmz]
+web1 ansible_host="{{ dmz_prefix }}.9"
+web2 ansible_host=10.1.0.10 ansible_ssh_extra_args='-o ServerAliveInterval=7'
+
+[edge:children]
+dmz
+
+[me]
+self ansible_connection=local ansible_become=yes
+"""
+GROUP_VARS = {
+    "all.yml": "ansible_ssh_private_key_file: /keys/fleet\n",
+    "edge.yml": "ansible_become: true\nansible_user: deploy.bot\n",
+    "dmz.yml": ("dmz_prefix: 10.1.0\n"
+                "ansible_ssh_common_args: \"-o ProxyJump=jump.ops@bastion.example:2200 -o 'IdentitiesOnly=yes'\"\n"),
+}
+HOST_VARS = {"kvm1.yml": "ansible_ssh_private_key_file: ~/.ssh/kvm1\nansible_become: yes\n"}
+
+
+def _write_inventory(root: Path) -> Path:
+    inv = root / "hosts.ini"
+    inv.write_text(INVENTORY)
+    for sub, files in (("group_vars", GROUP_VARS), ("host_vars", HOST_VARS)):
+        (root / sub).mkdir()
+        for name, text in files.items():
+            (root / sub / name).write_text(text)
+    return inv
+
+
+def _ansible_hostvars(inv: Path) -> dict[str, dict[str, Any]]:
+    """`ansible-inventory --list`'s hostvars: what `ansible-inventory --host H` prints, for every host."""
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "ansible-inventory"
+    cfg = inv.parent / "ansible.cfg"
+    cfg.write_text("[defaults]\n")  # not the ansible.cfg of the machine running the test
+    out = subprocess.run([str(exe), "-i", str(inv), "--list"], capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "ANSIBLE_CONFIG": str(cfg), "HOME": str(inv.parent)})
+    hostvars: dict[str, dict[str, Any]] = json.loads(out.stdout)["_meta"]["hostvars"]
+    return hostvars
+
+
+def _as_ansible_sees_it(host: str, v: dict[str, Any]) -> Endpoint:
+    """The endpoint Ansible's ssh connection makes of a host's variables (templates rendered by
+    hand: ansible-inventory shows them raw)."""
+    import shlex
+
+    become = v.get("ansible_become") in (True, "yes")
+    if v.get("ansible_connection") == "local":
+        return Endpoint(host, "local://", sudo=True if become else None)
+    addr = str(v.get("ansible_host", host)).replace("{{ dmz_prefix }}", str(v.get("dmz_prefix")))
+    addr = f"[{addr}]" if ":" in addr else addr
+    user, port = v.get("ansible_user"), v.get("ansible_port")
+    url = f"ssh://{f'{user}@' if user else ''}{addr}{f':{port}' if port else ''}"
+    key = v.get("ansible_ssh_private_key_file")
+    args = shlex.split(v.get("ansible_ssh_common_args", "")) + shlex.split(v.get("ansible_ssh_extra_args", ""))
+    return Endpoint(host, url, str(Path(key).expanduser()) if key else None, True if become else None, tuple(args))
+
+
+def test_inventory_resolved_as_ansible_resolves_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    inv = _write_inventory(tmp_path)
+    got = {e.name: e for e in inventory_endpoints(str(inv))}
+    assert sorted(got) == ["kvm1", "kvm2", "kvm3", "self", "web1", "web2"]
+    hostvars = _ansible_hostvars(inv)
+    assert sorted(hostvars) == sorted(got)
+    for name, e in got.items():
+        assert e == _as_ansible_sees_it(name, hostvars[name]), name
+    # and what that means, spelled out
+    assert got["kvm1"] == Endpoint("kvm1", "ssh://ops@10.0.0.6:2222", f"{tmp_path}/.ssh/kvm1", True)
+    assert got["kvm2"].url == "ssh://john.doe@10.0.0.7:2222" and got["kvm2"].identity_file == "/keys/fleet"
+    assert got["kvm3"].url == "ssh://ops@[fd00::7]:2222" and got["kvm3"].sudo is None
+    assert got["web1"] == Endpoint("web1", "ssh://deploy.bot@10.1.0.9", "/keys/fleet", True,
+                                   ("-o", "ProxyJump=jump.ops@bastion.example:2200", "-o", "IdentitiesOnly=yes"))
+    assert got["web2"].ssh_args[-2:] == ("-o", "ServerAliveInterval=7")
+    assert got["self"] == Endpoint("self", "local://", sudo=True)
+    # --limit is an Ansible pattern
+    assert [e.name for e in inventory_endpoints(str(inv), "edge:!web2")] == ["web1"]
+    assert [e.name for e in inventory_endpoints(str(inv), "kvm*,self")] == ["kvm1", "kvm2", "kvm3", "self"]
+
+
+def test_inventory_endpoints_reach_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ssh command testinfra builds for an inventory host carries its user, port, key and
+    ProxyJump; become is sudo."""
+    from ringzero.checks.run import SshOptions, connect
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    got = {e.name: e for e in inventory_endpoints(str(_write_inventory(tmp_path)))}
+    host = connect(got["web1"], SshOptions(), str(tmp_path / "ssh_config"), str(tmp_path / "cm"))
+    cmd, args = host.backend._build_ssh_command("true")
+    line = " ".join(cmd) % tuple(f"'{a}'" for a in args)
+    assert "-o ProxyJump=jump.ops@bastion.example:2200 -o IdentitiesOnly=yes" in line
+    assert "-o User='deploy.bot'" in line and "-i '/keys/fleet'" in line and "Port" not in line
+    assert host.backend.sudo
+    plain = connect(got["kvm3"], SshOptions(), str(tmp_path / "ssh_config"), str(tmp_path / "cm"))
+    assert not plain.backend.sudo and connect(got["kvm3"], SshOptions(sudo=True), "", "").backend.sudo
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("h ansible_become=yes ansible_become_method=su", "ansible_become_method=su"),
+    ("h ansible_become=yes ansible_become_user=postgres", "ansible_become_user=postgres"),
+    ("h ansible_connection=docker", "ansible_connection=docker"),
+    ("h ansible_ssh_common_args='-o \"ProxyJump=x'", "ansible_ssh_common_args"),
+])
+def test_inventory_errors_name_the_host(line: str, message: str, tmp_path: Path) -> None:
+    inv = tmp_path / "hosts.ini"
+    inv.write_text(f"[g]\n{line}\n")
+    with pytest.raises(ValueError, match=re.escape(f"inventory {inv}: host h: ") + ".*" + re.escape(message)):
+        inventory_endpoints(str(inv))
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -374,6 +604,10 @@ def test_inventory(tmp_path: Path) -> None:
      "/nonexistent.yaml: cannot read"),
     (["check", "--hosts", "local://", "--manifest", "/nonexistent.json"], "manifest /nonexistent.json: cannot read"),
     (["render", "--program", "/nonexistent.py", "--out", "/tmp/x"], "no such file"),
+    (["check", "--hosts", "local://", "--baseline", "isolation", "--ssh-config", "/nonexistent/config"],
+     "--ssh-config /nonexistent/config: no such file"),
+    (["check", "--inventory", "/nonexistent/hosts.ini", "--baseline", "isolation"],
+     "--inventory: inventory /nonexistent/hosts.ini: no such file"),
 ])
 def test_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2

@@ -10,6 +10,7 @@ so its verdicts are this machine's (`local://`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -19,14 +20,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests.check.conftest import Cli
 from tests.fixtures import junit_statuses, wheel_in_fresh_venv
+from tests.sarif_rules import github_sarif_problems
 
 pytestmark = pytest.mark.check
 
 SSHD = "/usr/sbin/sshd"
+SARIF_SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "data" / "sarif-schema-2.1.0.json").read_text())
 PORT = 2222
 # two /30 links of the benchmarking range (RFC 2544), which this machine does not otherwise use
 HERE, BASTION = "198.18.0.1", "198.18.0.2"
@@ -162,11 +166,11 @@ def _bastion_config(net: Net, with_jump: bool) -> Path:
 
 def test_proxyjump_from_the_users_ssh_config(cli: Cli, net: Net, here: dict[str, str], tmp_path: Path) -> None:
     before = net.logins("target", BASTION_INNER)
-    junit = tmp_path / "t.xml"
+    junit, sarif = tmp_path / "t.xml", tmp_path / "t.sarif"
     # no -i: the key, like the bastion, comes from the user's config
     res = cli("check", "--hosts", f"target=ssh://root@{TARGET}:{PORT}", "--baseline", "isolation",
               "--ssh-config", _bastion_config(net, with_jump=True), "--known-hosts", net.known_hosts,
-              "--junit", junit)
+              "--junit", junit, "--sarif", sarif)
     assert junit.exists(), res.stdout + res.stderr
     got = {c: s for (_, c), s in junit_statuses(junit).items()}
     assert got == here, res.stdout + res.stderr
@@ -175,6 +179,12 @@ def test_proxyjump_from_the_users_ssh_config(cli: Cli, net: Net, here: dict[str,
     assert net.logins("target", BASTION_INNER) == before + 1
     assert net.logins("bastion", HERE) >= 1
     assert f"target {TARGET} port {PORT}" in net.logs["bastion"].read_text(errors="replace")
+    # the SARIF of a wheel-installed run, as GitHub code scanning demands it
+    doc = json.loads(sarif.read_text())
+    assert not github_sarif_problems(doc)
+    assert not list(jsonschema.Draft4Validator(SARIF_SCHEMA).iter_errors(doc))
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in doc["runs"][0]["results"]}
+    assert uris == {"checks/catalogue.yaml"}  # in the installed package (RINGZERO), not the checkout
 
 
 def test_without_the_users_config_the_target_is_unreachable(cli: Cli, net: Net) -> None:

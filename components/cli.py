@@ -7,15 +7,20 @@ a declaration.
     ringzero manifest --stack prod > manifest.json      |  --program __main__.py --config Pulumi.prod.yaml
     ringzero render --manifest manifest.json --out review/
     ringzero plan --manifest manifest.json --node vm1 --out vm1.yml   # ansible-playbook site.yml -e @vm1.yml
+    ringzero completion bash >> ~/.bash_completion   |  python -m ringzero --version
 
 Exit codes: 0 every check passes (or is waived), 1 a check failed, 2 usage, input or
-connection error (the message names the host or file and what failed).
+connection error (the message names the host or file and what failed), 130 interrupted
+(Ctrl-C: connections closed, the reports written with what finished, the rest not run).
+Colour only on a terminal; NO_COLOR=1 turns it off, FORCE_COLOR=1 on.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,13 +29,17 @@ from .checks import machine_checks
 from .checks.base import Check
 from .checks.baseline import Baseline, CatalogueError, load_catalogue, parse_params, resolve_all
 from .checks.hosts import Endpoint, inventory_endpoints, parse_endpoints
+from .checks.progress import Progress, paint, use_colour
 from .checks.report import html, junit, sarif, summary
-from .checks.run import Progress, Report, SshOptions, run_checks, user_ssh_configs
+from .checks.run import Report, SshOptions, run_checks, user_ssh_configs
 from .checks.waivers import WaiverError, load_waivers
 from .declaration import DeclarationError, from_manifest_file, from_program, from_stack
 from .spec import SpecError, Topology, to_manifest
 
-EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 128 + signal.SIGINT
+# what a missing module needs installed (ringzero[check] has neither Pulumi nor Ansible)
+_EXTRA_FOR = {"pulumi": "pulumi", "pulumi_libvirt": "pulumi", "cryptography": "pulumi", "ansible": "ansible",
+              "ansible_runner": "ansible", "testinfra": "check", "pytest": "check"}
 
 
 class UsageError(Exception):
@@ -39,7 +48,11 @@ class UsageError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ringzero", description="ringzero: hypervisor and kernel isolation as code.")
+    p.add_argument("--version", action="version", version=f"ringzero {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
+    comp = sub.add_parser("completion", help="print a shell completion script (bash or zsh)",
+                          description='eval "$(ringzero completion bash)" in ~/.bashrc (zsh: ~/.zshrc)')
+    comp.add_argument("shell", choices=["bash", "zsh"])
 
     c = sub.add_parser("check", help="check machines against a manifest and/or a built-in baseline",
                        description="Exit 0: all pass or waived; 1: a check failed; "
@@ -151,11 +164,46 @@ def _check(args: argparse.Namespace) -> int:
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(write(report))
-    print(summary(report))
+    print(_coloured(summary(report), report.exit_code, use_colour(sys.stdout)))
     for m in report.machines:
         if m.error:
             print(f"ringzero: error: {m.endpoint.name}: {m.error}", file=sys.stderr)
+    if report.interrupted:
+        done = sum(not any(o.message.startswith("not run:") for o in m.outcomes) for m in report.machines)
+        written = [p for p, _ in writers if p]
+        print(f"ringzero: interrupted: {done} of {len(report.machines)} machine(s) checked"
+              + (f"; {', '.join(written)} written, the rest marked not run" if written else ""), file=sys.stderr)
+        return EXIT_INTERRUPTED
     return report.exit_code
+
+
+def _coloured(text: str, exit_code: int, colour: bool) -> str:
+    """The summary with its verdict words coloured (on a terminal)."""
+    if not colour:
+        return text
+    marks = {"  FAIL": "fail", "  ERROR": "error", "  WAIVED": "waived", "  EXPIRED": "fail"}
+    lines = text.splitlines()
+    out = [next((paint(ln, s, True) for m, s in marks.items() if ln.startswith(m)), ln) for ln in lines[:-1]]
+    last = {EXIT_OK: "pass", EXIT_FAILED: "fail"}.get(exit_code, "error")
+    return "\n".join([*out, *(paint(ln, last, True) for ln in lines[-1:])])
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ringzero")
+    except PackageNotFoundError:  # the checkout on sys.path, not installed
+        from . import __version__
+
+        return __version__
+
+
+def _completion(args: argparse.Namespace) -> int:
+    from .completion import script
+
+    sys.stdout.write(script(_parser(), args.shell))
+    return EXIT_OK
 
 
 def _manifest(args: argparse.Namespace) -> int:
@@ -220,11 +268,26 @@ def _block_dumper() -> type:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "check": _check, "manifest": _manifest, "render": _render, "plan": _plan, "completion": _completion}
     try:
-        return {"check": _check, "manifest": _manifest, "render": _render, "plan": _plan}[args.command](args)
+        return commands[args.command](args)
     except (UsageError, CatalogueError, WaiverError, DeclarationError, SpecError) as e:
         print(f"ringzero: error: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except ModuleNotFoundError as e:
+        top = (e.name or "").split(".")[0]
+        if top not in _EXTRA_FOR:
+            raise
+        print(f"ringzero: error: {args.command} needs {top}, which is not installed: "
+              f"pip install 'ringzero[{_EXTRA_FOR[top]}]'", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:  # outside `check`'s own handling: nothing to close or write
+        print("ringzero: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `ringzero ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -11,24 +11,25 @@ applied. Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shlex
+import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .base import Check, NotApplicable
 from .hosts import Endpoint
 from .probe import Probe
+from .progress import Progress
 from .waivers import Waiver, find
 
 STATUSES = ("pass", "fail", "waived", "error", "n/a", "skipped")
@@ -64,6 +65,7 @@ class Report:
     seconds: float
     today: dt.date
     waivers: list[Waiver] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C: machines not checked are `skipped` as not run
 
     @property
     def outcomes(self) -> list[Outcome]:
@@ -119,35 +121,6 @@ class SshOptions:
     # the SSH config ringzero's settings are layered on: None, as plain `ssh`, ~/.ssh/config
     # then /etc/ssh/ssh_config; a file, as `ssh -F FILE`, that file alone; "none": none at all
     config: str | None = None
-
-
-class Progress:
-    """One live line per machine on stderr: redrawn in place on a terminal, a line per change otherwise."""
-
-    def __init__(self, names: list[str], stream: IO[str] | None = None, quiet: bool = False) -> None:
-        self.stream = stream or sys.stderr
-        self.names = names
-        self.width = max((len(n) for n in names), default=0)
-        self.lines = {n: "waiting" for n in names}
-        self.tty = self.stream.isatty() and not quiet
-        self.quiet = quiet
-        self.lock = threading.Lock()
-        self.drawn = False
-
-    def set(self, name: str, text: str) -> None:
-        with self.lock:
-            self.lines[name] = text
-            if self.quiet:
-                return
-            if not self.tty:
-                self.stream.write(f"{name:<{self.width}}  {text}\n")
-            else:
-                if self.drawn:
-                    self.stream.write(f"\x1b[{len(self.names)}F")
-                for n in self.names:
-                    self.stream.write(f"\x1b[2K{n:<{self.width}}  {self.lines[n]}\n")
-                self.drawn = True
-            self.stream.flush()
 
 
 SYSTEM_SSH_CONFIG = "/etc/ssh/ssh_config"
@@ -286,7 +259,7 @@ def _check_machine(e: Endpoint, checks: list[Check], ssh: SshOptions, progress: 
         result.error = msg
         result.outcomes = [Outcome(e.name, c, "error", msg) for c in checks]
         result.seconds = time.monotonic() - t0
-        progress.set(e.name, f"ERROR {msg.splitlines()[0][:150]}")
+        progress.finish(e.name, f"ERROR {msg.splitlines()[0][:150]}", "error")
         return result
     siblings = {c.control: c for c in checks}
     memo: dict[str, tuple[str, str]] = {}
@@ -299,25 +272,73 @@ def _check_machine(e: Endpoint, checks: list[Check], ssh: SshOptions, progress: 
         result.outcomes.append(o)
     result.seconds = time.monotonic() - t0
     n = {s: sum(o.status == s for o in result.outcomes) for s in STATUSES}
-    progress.set(e.name, "done: " + ", ".join(f"{v} {k}" for k, v in n.items() if v) + f" ({result.seconds:.1f} s)")
+    progress.finish(e.name, "done: " + ", ".join(f"{v} {k}" for k, v in n.items() if v)
+                    + f" ({result.seconds:.1f} s)", "error" if n["error"] else "fail" if n["fail"] else "pass")
     return result
+
+
+def _not_run(e: Endpoint, checks: list[Check]) -> MachineResult:
+    msg = "not run: interrupted (Ctrl-C) before this machine's checks finished"
+    return MachineResult(e, [Outcome(e.name, c, "skipped", msg) for c in checks], error=None)
+
+
+def _end_ssh(tmp: Path) -> None:
+    """Close this run's SSH connections: each ControlMaster by `ssh -O exit`, then any ssh still
+    running with this run's private directory (its -F config or ControlPath) on its command line."""
+    for cm in tmp.glob("cm-*"):
+        _disconnect(str(cm))
+    mine = str(tmp)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0].decode(errors="replace")) == "ssh" and \
+                any(mine.encode() in a for a in argv):
+            with contextlib.suppress(OSError):
+                os.kill(int(proc.name), signal.SIGTERM)
 
 
 def run_checks(endpoints: list[Endpoint], checks_for: Callable[[Endpoint], list[Check]], *,
                ssh: SshOptions | None = None, waivers: list[Waiver] | None = None, today: dt.date | None = None,
                baselines: list[str] | None = None, manifest: str | None = None, jobs: int = 8,
                progress: Progress | None = None) -> Report:
+    """Check every machine. On Ctrl-C (KeyboardInterrupt), stop: machines not yet started are
+    not started, the SSH connections are closed, and the report holds the machines that had
+    finished, the others `skipped` as not run, with `interrupted` set."""
     ssh = ssh or SshOptions()
     today = today or dt.date.today()
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
     progress = progress or Progress([e.name for e in endpoints])
+    interrupted = False
     with tempfile.TemporaryDirectory(prefix="rz-check-", dir="/tmp") as d:
         tmp = Path(d)
         os.chmod(tmp, 0o700)
         cfg = ssh_config_file(tmp, ssh)
-        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(endpoints)))) as pool:
-            futures = [pool.submit(check_machine, e, checks_for(e), ssh, progress, tmp, cfg, waivers or [], today, i)
-                       for i, e in enumerate(endpoints)]
+        plans = [checks_for(e) for e in endpoints]
+        pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(endpoints))))
+        futures: list[Future[MachineResult]] = [
+            pool.submit(check_machine, e, checks, ssh, progress, tmp, cfg, waivers or [], today, i)
+            for i, (e, checks) in enumerate(zip(endpoints, plans, strict=True))]
+        try:
             machines = [f.result() for f in futures]
-    return Report(machines, baselines or [], manifest, started, time.monotonic() - t0, today, waivers or [])
+        except KeyboardInterrupt:
+            interrupted = True
+            progress.interrupt()
+            finished = [f.done() and not f.cancelled() and f.exception() is None for f in futures]
+            pool.shutdown(wait=False, cancel_futures=True)
+            _end_ssh(tmp)  # the running machines' ssh ends (exit 255): their threads return
+            wait([f for f in futures if not f.cancelled()], timeout=10)
+            _end_ssh(tmp)
+            machines = [f.result() if ok else _not_run(e, checks)
+                        for f, ok, e, checks in zip(futures, finished, endpoints, plans, strict=True)]
+            for m, ok in zip(machines, finished, strict=True):
+                if not ok:
+                    progress.finish(m.endpoint.name, "not run: interrupted", "interrupted")
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+    return Report(machines, baselines or [], manifest, started, time.monotonic() - t0, today, waivers or [],
+                  interrupted=interrupted)

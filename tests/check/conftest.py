@@ -44,7 +44,7 @@ GUESTS: dict[str, tuple[int, str | None, str, str | None]] = {
 
 @dataclass
 class Cli:
-    """The `ringzero` console script of a venv that has only the wheel installed."""
+    """The `ringzero` console script of a venv that has only `<wheel>[check]` installed."""
 
     exe: Path
     venv: Path
@@ -60,12 +60,22 @@ class Cli:
 @pytest.fixture(scope="session")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     tmp = tmp_path_factory.mktemp("wheel")
-    _, venv = wheel_in_fresh_venv(tmp)
+    _, venv = wheel_in_fresh_venv(tmp, extras="check")  # what `ringzero check` needs: no Pulumi, no Ansible
     exe = venv / "bin" / "ringzero"
     assert exe.is_file(), "the wheel installs no `ringzero` console script"
     work = tmp / "work"  # nothing of the checkout is importable from here
     work.mkdir()
     return Cli(exe, venv, work)
+
+
+@pytest.fixture(scope="session")
+def cli_ansible(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """`ringzero` from `<wheel>[check,ansible]`: reading an inventory takes Ansible."""
+    tmp = tmp_path_factory.mktemp("wheel-ansible")
+    _, venv = wheel_in_fresh_venv(tmp, extras="check,ansible")
+    work = tmp / "work"
+    work.mkdir()
+    return Cli(venv / "bin" / "ringzero", venv, work)
 
 
 @dataclass

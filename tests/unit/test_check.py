@@ -660,34 +660,6 @@ def test_manifest_of_a_program_and_render(tmp_path: Path, capsys: pytest.Capture
     assert f"{len(expected)} artifacts" in capsys.readouterr().out
 
 
-class _Tty:
-    def __init__(self) -> None:
-        self.text = ""
-
-    def isatty(self) -> bool:
-        return True
-
-    def write(self, s: str) -> int:
-        self.text += s
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-
-def test_progress_one_live_line_per_host() -> None:
-    from ringzero.checks.run import Progress
-
-    tty = _Tty()
-    p = Progress(["vm1", "db"], stream=tty)  # type: ignore[arg-type]
-    p.set("vm1", "connecting")
-    p.set("db", "reading 14 values")
-    p.set("vm1", "done: 11 pass")
-    frames = tty.text.split("\x1b[2F")  # each redraw moves up over the two lines it drew
-    assert len(frames) == 3
-    assert frames[-1] == "\x1b[2Kvm1  done: 11 pass\n\x1b[2Kdb   reading 14 values\n"
-
-
 def test_checks_sharing_an_aspect_are_judged_each_on_its_own() -> None:
     """memory.max is an aspect of every slice: one slice's verdict must not stand for another's."""
     from ringzero.checks import expectations

@@ -25,7 +25,7 @@ export PULUMI_IGNORE_AMBIENT_PLUGINS := true
 PYTEST := $(VENV)/bin/pytest
 .PHONY: help setup packages venv toolchain image hypervisor-start hypervisor-stop host-prepare \
         publish-image pulumi-dirs plugins stack-select env lock test lint unit validate package engine check kernel e2e \
-        preview up destroy wheel bench clean
+        preview up destroy wheel collection collection-sanity bench clean
 
 help:
 	@echo "make setup    install packages, venv, build the Pulumi toolchain and guest image (cached)"
@@ -148,6 +148,15 @@ destroy: stack-select
 # ---- packaging and benchmarks -----------------------------------------------------------------
 wheel:
 	rm -rf dist && $(VENV)/bin/python -m build --wheel --no-isolation --outdir dist >/dev/null && ls dist
+
+# The Ansible collection ringzero.node (tools/collection/: galaxy.yml, the role; the module and
+# playbooks copied from playbooks/): laid out in build/collection/ansible_collections/ringzero/node,
+# built to dist/ringzero-node-<version>.tar.gz. collection-sanity: `ansible-test sanity` on it.
+collection:
+	$(VENV)/bin/python tools/collection/build_collection.py
+
+collection-sanity:
+	$(VENV)/bin/python tools/collection/build_collection.py --sanity
 
 bench:
 	$(VENV)/bin/python bench/preview_scale.py

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Apply (or remove) a ringzero node plan in one module run.
 
 Under TCG every module run costs 2-3 s, so a node's whole plan (files, systemd units,
@@ -14,40 +14,120 @@ DOCUMENTATION = r"""
 module: ringzero_node
 short_description: Converge a node to a ringzero plan (files, units, slices, AppArmor, packages)
 description:
+  - Converges a node to its ringzero plan in one module run, the plan being what
+    C(ringzero plan --node NODE) writes (or C(ringzero.plan.node_plan) returns).
   - Writes the plan's files, reloads systemd, loads AppArmor profiles in their declared mode,
-    starts slices, enables and (re)starts units whose files changed, checks packages.
+    starts slices, enables and (re)starts units whose files changed, checks packages and
+    kernel module options.
   - Touches only what ringzero owns. Every file, directory, unit and profile it creates is
-    recorded first in a root-only ledger (I(state_dir)/ledger.json). A planned file, unit or
+    recorded first in a root-only ledger (O(state_dir)/ledger.json). A planned file, unit or
     profile that exists and is not in the ledger stops the run naming it, unless the plan
     entry says C(adopt), in which case the original is saved and restored on removal.
-  - With I(state=absent) removes only ledger entries of this plan's node: stops and disables
-    units it installed, unloads its profiles, removes its files (a file edited by hand since
-    is kept and reported), removes only directories it created, restarts units it only
+  - With O(state=absent) removes only the ledger entries of this plan's node. It stops and
+    disables units it installed, unloads its profiles, removes its files (a file edited by hand
+    since is kept and reported), removes only directories it created, restarts units it only
     confined, and leaves a slice running while units ringzero did not place there run in it.
   - What the ledger owns for this node and the plan no longer declares is removed the same way.
-  - One run per node at a time (an exclusive lock in I(state_dir)); writes are atomic and
-    never follow symbolic links; a missing or corrupt ledger is an error.
+  - One run per node at a time (an exclusive lock in O(state_dir)). Writes are atomic and
+    never follow symbolic links. A missing or corrupt ledger is an error.
+author:
+  - ringzero maintainers (@ringzero)
 options:
   plan:
-    description: The node plan (ringzero.plan.node_plan).
+    description:
+      - The node plan, a mapping with C(node), C(files), C(units), C(slices), C(apparmor),
+        C(packages), C(hooks) and C(module_params).
+      - Written by C(ringzero plan --node NODE --out FILE); pass it with C(-e @FILE) as
+        C(ringzero_plan).
     type: dict
     required: true
   previous:
-    description: The plan applied before (units it only confined are restarted when no longer declared).
+    description:
+      - The plan applied before. Units it only confined and this plan does not are restarted
+        on their own settings.
     type: dict
   features:
-    description: Apply only these features of the plan (the feature playbooks); all when omitted.
+    description:
+      - Apply only these features of the plan (what the feature playbooks do); all when omitted.
     type: list
     elements: str
+    choices: [services, slices, apparmor, seccomp, ebpf, host_prep]
   state:
-    description: present or absent.
+    description:
+      - V(present) converges the node to the plan; V(absent) removes what the ledger says
+        this plan's node owns.
     type: str
     default: present
     choices: [present, absent]
   state_dir:
-    description: Where the ledger, its lock and adopted originals live (root only).
+    description:
+      - Where the ledger, its lock and adopted originals live (root only).
     type: path
     default: /var/lib/ringzero
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change, runtime drift included (a unit stopped, a profile
+      unloaded or in the wrong mode, a slice setting overridden with C(systemctl set-property)).
+  diff_mode:
+    support: full
+    description: Returns the before and after content of every file the run changes.
+  platform:
+    support: full
+    platforms: posix
+    description: Debian 12 with systemd; AppArmor for profiles, bpftrace for eBPF agents.
+notes:
+  - Needs root (C(become)). Packages the plan lists are installed with C(apt-get), never removed.
+requirements:
+  - systemd
+"""
+
+EXAMPLES = r"""
+# ringzero plan --manifest manifest.json --node vm1 --out vm1.yml
+# ansible-playbook -i inventory apply.yml -e @vm1.yml --limit vm1 [--check --diff]
+- name: Ensure the node matches its ringzero plan
+  ringzero.node.ringzero_node:
+    plan: "{{ ringzero_plan }}"
+  become: true
+  register: __ringzero_register_node
+
+- name: Apply only the slices and AppArmor profiles of the plan
+  ringzero.node.ringzero_node:
+    plan: "{{ ringzero_plan }}"
+    features: [slices, apparmor]
+  become: true
+
+- name: Remove everything the plan put on the node (only what the ledger owns)
+  ringzero.node.ringzero_node:
+    plan: "{{ ringzero_plan }}"
+    state: absent
+  become: true
+"""
+
+RETURN = r"""
+changes:
+  description: What the run changed (or, in check mode, would change), one line each.
+  returned: always
+  type: list
+  elements: str
+  sample: ["file /etc/systemd/system/web.slice", "systemd daemon-reload", "start web.slice"]
+kept:
+  description: What ringzero left in place on purpose (edited by hand since it wrote it, or not its own).
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/systemd/system/web.slice.d: holds files ringzero did not create; kept"]
+reboot_required:
+  description: Whether part of the plan takes effect only after a reboot.
+  returned: always
+  type: bool
+  sample: false
+reboot_notes:
+  description: Why a reboot is required, one line each.
+  returned: always
+  type: list
+  elements: str
+  sample: ["kvm_intel is in use: nested=1 takes effect after a reboot"]
 """
 
 import errno
@@ -836,7 +916,8 @@ def main():
             # the result, unit and profile names in `changes` included.
             "plan": {"type": "dict", "required": True},
             "previous": {"type": "dict", "required": False, "default": None},
-            "features": {"type": "list", "elements": "str", "required": False, "default": None},
+            "features": {"type": "list", "elements": "str", "required": False, "default": None,
+                         "choices": ["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep"]},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
             "state_dir": {"type": "path", "default": STATE_DIR},
         },

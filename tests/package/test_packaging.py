@@ -153,3 +153,13 @@ def test_ringzero_check_imports_neither_pulumi_nor_ansible(tmp_path: Path) -> No
     res = run("manifest", "--program", str(tmp_path / "__main__.py"))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "pip install 'ringzero[pulumi]'" in res.stderr, res.stderr
+
+
+def test_the_lock_matches_the_toolchain() -> None:
+    """The Pulumi SDK and pulumi-libvirt in the lock are the ones tools/pulumi was built for
+    (build.sh's own check reads exact pins, which pyproject.toml no longer has)."""
+    env = dict(ln.split("=", 1) for ln in (ROOT / "tools" / "pulumi" / "versions.env").read_text().splitlines()
+               if ln and not ln.startswith("#"))
+    lock = (ROOT / "requirements.lock").read_text().splitlines()
+    assert f"pulumi=={env['PULUMI_PYTHON_SDK_VERSION']}" in lock
+    assert f"pulumi-libvirt=={env['PULUMI_LIBVIRT_PYTHON_VERSION']}" in lock

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -93,7 +94,12 @@ def main() -> int:
     print(f"collection {NAMESPACE}.{NAME} {version()} laid out in {dest}")
     if not args.no_tarball:
         print(build_tarball(dest, args.dist))
-    return sanity(dest) if args.sanity else 0
+    if not args.sanity:
+        return 0
+    # ansible-test lists a collection's files with git when it sits inside a work tree, and build/
+    # is git-ignored here (it would test nothing): the tests run on a copy outside the checkout
+    with tempfile.TemporaryDirectory(prefix="rz-collection-") as tmp:
+        return sanity(layout(Path(tmp)))
 
 
 if __name__ == "__main__":

@@ -185,7 +185,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # A passphrase of this stack's own, given as users of PULUMI_CONFIG_PASSPHRASE do: the
     # stack is made again with it (nothing is encrypted with the engine tier's yet).
     passphrase = secrets.token_urlsafe(24)
-    project.pulumi("stack", "rm", "--yes", "--force")
+    project.pulumi("stack", "rm", "--yes", "--force", "--preserve-config")
     project.env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
     settings = project.dir / "Pulumi.test.yaml"
     kept = [ln for ln in settings.read_text().splitlines(True) if not ln.startswith("encryptionsalt:")]

@@ -47,7 +47,10 @@ def test_check_mode_on_a_converged_node_reports_no_drift(node: Node) -> None:
 
 
 def test_compliance_suite_passes_every_declared_check(node: Node) -> None:
-    counts, results = node.suite("green")
+    from tests.node_state import unchanged
+
+    with unchanged(node.guest, "the compliance suite on the converged node"):
+        counts, results = node.suite("green")
     assert set(results) == _ids(node), "the suite ran other checks than the declaration expands into"
     failed = {k: v for k, v in results.items() if v != "passed"}
     assert not failed, f"failed on a converged node: {counts.failures}"
@@ -57,10 +60,13 @@ def test_compliance_suite_passes_every_declared_check(node: Node) -> None:
 def test_ringzero_check_with_the_manifest_agrees_with_the_suite(node: Node) -> None:
     """The console command judges the declared checks as the testinfra suite does, over one SSH
     connection per node (its active probes ride that connection's ControlMaster)."""
-    logins = node.guest.ssh_logins()
-    rc, results, out = node.check_cli("green")
-    # vm1 and vm2 are both this guest: two connections, and the count's own login
-    assert node.guest.ssh_logins() == logins + 3
+    from tests.node_state import unchanged
+
+    with unchanged(node.guest, "ringzero check --manifest on the converged node"):
+        logins = node.guest.ssh_logins()
+        rc, results, out = node.check_cli("green")
+        # vm1 and vm2 are both this guest: two connections, and the count's own login
+        assert node.guest.ssh_logins() == logins + 3
     assert set(results) == _ids(node), out
     assert rc == 0 and set(results.values()) == {"pass"}, out
 
@@ -72,9 +78,12 @@ def test_drift_is_reported_then_repaired(node: Node) -> None:
     assert any(c.startswith("apparmor ringzero-demo-enforce") for c in drift), drift
     assert any("web.slice drift: MemoryMax=1073741824 (declared 536870912)" in c for c in drift), drift
     # check mode changed nothing: the suite sees exactly the drift
-    _, results = node.suite("drifted")
+    from tests.node_state import unchanged
+
+    with unchanged(node.guest, "the compliance suite and ringzero check on the drifted node"):
+        _, results = node.suite("drifted")
+        rc, cli_results, out = node.check_cli("drifted")
     assert {k for k, v in results.items() if v != "passed"} == DRIFTED
-    rc, cli_results, out = node.check_cli("drifted")
     assert rc == 1 and {k for k, v in cli_results.items() if v != "pass"} == DRIFTED, out
     assert node.apply("vm1").changed == 1
     counts, _ = node.suite("repaired")
@@ -112,7 +121,12 @@ def test_every_check_fails_on_a_node_without_the_policies(node: Node) -> None:
         node.apply(n, state="absent")
     node.guest.ssh("dpkg --remove --force-depends xen-system-amd64 qemu-system-x86 libvirt-daemon-system "
                    "libvirt-clients >/dev/null 2>&1; rm -f /boot/xen-*.gz", timeout=300)
-    _, results = node.suite("negative")
+    from tests.node_state import unchanged
+
+    with unchanged(node.guest, "the compliance suite and ringzero check on the node without the policies"):
+        _, results = node.suite("negative")
+        rc, cli_results, out = node.check_cli("negative")
+    assert rc != 0 and not [k for k, v in cli_results.items() if v == "pass"], out
     assert set(results) == _ids(node)
     passing = sorted(k for k, v in results.items() if v == "passed")
     assert passing == [], f"checks that pass on a node without the policy: {passing}"

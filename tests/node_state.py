@@ -125,6 +125,8 @@ def changes(before: NodeState, after: NodeState, clock_tolerance_s: float = 10.0
 def unchanged(guest: Guest, what: str) -> Iterator[None]:
     """Asserts that the node is as it was once the block has run."""
     before = snapshot(guest)
+    # a snapshot that read nothing would compare equal to anything
+    assert before.hostname and before.units and before.processes and len(before.paths) > 1000, before
     yield
     diff = changes(before, snapshot(guest))
     assert not diff, f"{what} changed the node ({len(diff)} differences):\n" + "\n".join(diff[:60])

@@ -224,3 +224,18 @@ def test_a_read_that_times_out_is_an_error() -> None:
     host.values["arch:"] = "\x1etimeout"
     status, message = _judge(check, host)
     assert (status, host.commands) == ("error", []) and "did not finish within" in message
+
+
+def test_node_state_comparison_names_each_change() -> None:
+    from tests.node_state import NodeState, changes
+
+    before = NodeState("rz-kernel rz-kernel (none)", 0.4, frozenset({"ssh.service"}),
+                       frozenset({"1 systemd /init.scope"}), {"/etc/hostname": "f 644 root:root  abc"})
+    assert changes(before, before) == []
+    after = NodeState(" (none)", 3600.0, frozenset({"ssh.service", "run-u7.service"}), frozenset(),
+                      {"/etc/hostname": "f 644 root:root  abd", "/tmp/x": "d 755 root:root "})
+    assert changes(before, after) == [
+        "hostname: 'rz-kernel rz-kernel (none)' -> ' (none)'", "clock stepped by +3599.6 s",
+        "unit started: run-u7.service", "process gone: 1 systemd /init.scope",
+        "/etc/hostname: f 644 root:root  abc -> f 644 root:root  abd", "/tmp/x: absent -> d 755 root:root "]
+    assert changes(before, NodeState(before.hostname, 5.0, before.units, before.processes, before.paths)) == []

@@ -30,6 +30,7 @@ from ringzero.checks import expectations
 from ringzero.compliance import run_suite
 from ringzero.spec import from_manifest
 from ringzero.stack import key_dir
+from ringzero.vm import domain_state, shutdown_before_delete, virsh_uri
 from tests.e2e.conftest import URI, Guest, Stack, find_secrets, secret_needles, virsh
 from tests.fixtures import leftovers_script
 
@@ -175,6 +176,25 @@ def test_remote_host_defines_its_domain_inside_the_guest(stack: Stack) -> None:
     assert "nested1" in inside.split()
     assert "blank.qcow2" in stack.guest("vm2").ssh("virsh -q -c qemu:///system vol-list default")
     assert "nested1" not in virsh("list", "--all", "--name").split()
+
+
+def test_shutdown_hook_reaches_the_remote_host_as_its_provider_does(stack: Stack) -> None:
+    """virsh gets the provider's key and pinned host key (ringzero.vm.virsh_uri); a failure to
+    reach the host is an error naming the VM, never read as "not running"."""
+    outs = stack.outputs()
+    port = outs["vms"]["vm2"]["ssh_port"]
+    with keyfiles.private_tempdir("ringzero-e2e-") as d:
+        key = keyfiles.write_key(d / "access", outs["access_private_key"])
+        kh = keyfiles.write_secret(d / "known_hosts", outs["vms"]["vm2"]["known_hosts"] + "\n")
+        uri = f"qemu+ssh://root@127.0.0.1:{port}/system?keyfile={key}&knownhosts={kh}&sshauth=privkey"
+        connect = virsh_uri(uri, d)
+        assert domain_state(connect, "nested1") == "shut off"
+        assert domain_state(connect, "no-such-domain") is None
+        # another host key pinned for vm2's endpoint: ssh refuses, and the hook says so
+        other = outs["vms"]["vm1"]["known_hosts"].split(" ", 1)[1]
+        wrong = keyfiles.write_secret(d / "wrong_known_hosts", f"[127.0.0.1]:{port} {other}\n")
+        with pytest.raises(RuntimeError, match=r"VirtualMachine 'nested1': cannot shut it down .*virsh domstate"):
+            shutdown_before_delete(uri.replace(str(kh), str(wrong)), "nested1")
 
 
 def test_host_key_is_pinned(stack: Stack) -> None:

@@ -135,7 +135,7 @@ def test_no_secret_on_disk_after_up(stack: Stack) -> None:
     ciphertext there), logs, ansible-runner's artifacts, caches, temp dirs; and the key
     directory of the remote host's provider went with the program run."""
     needles = secret_needles(stack)
-    assert not key_dir("ringzero", stack.project.stack).exists()
+    assert _gone_within(key_dir("ringzero", stack.project.stack), 10)
     assert find_secrets(stack, needles, texts=stack.logs) == []
 
 
@@ -272,6 +272,14 @@ def _tree(root: int) -> dict[int, tuple[int, str, str]]:
     return {pid: procs[pid] for pid in tree if pid in procs}
 
 
+def _gone_within(path: Path, seconds: float) -> bool:
+    """True once `path` does not exist; a program may still be exiting when `pulumi` returns."""
+    deadline = time.monotonic() + seconds
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not path.exists()
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
@@ -320,7 +328,7 @@ def test_killed_up_leaves_no_secret_and_a_rerun_recovers(stack: Stack) -> None:
     assert alive == [], f"still running 60 s after SIGTERM: {alive}"
     time.sleep(1)
     assert not worker_dir.exists()
-    assert not key_dir("ringzero", stack.project.stack).exists()
+    assert _gone_within(key_dir("ringzero", stack.project.stack), 10)
     assert find_secrets(stack, needles, texts={"the killed pulumi up's output": log.read_text()}) == []
 
     # Recovery: the killed CLI left its lock; `pulumi cancel` removes it.
@@ -397,7 +405,7 @@ def test_removing_the_policies_leaves_the_guests_clean(stack: Stack) -> None:
 def test_destroy_removes_ours_and_keeps_handmade(stack: Stack) -> None:
     needles = secret_needles(stack)
     res = stack.project.pulumi("destroy", "--yes", "--run-program", timeout=900)
-    assert not key_dir("ringzero", stack.project.stack).exists()
+    assert _gone_within(key_dir("ringzero", stack.project.stack), 10)
     assert find_secrets(stack, needles, texts={"pulumi destroy's output": res.stdout + res.stderr}) == []
     domains = virsh("list", "--all", "--name").split()
     volumes = virsh("vol-list", "default")

@@ -47,14 +47,15 @@ def safe_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def proc_start_time(pid: int) -> str | None:
-    """The start time of `pid` in clock ticks since boot (with the pid, names one process), or None."""
+    """The start time of `pid` in clock ticks since boot (with the pid, names one process), or
+    None when it does not run (no such process, or a zombie: it has exited)."""
     try:
         stat_line = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # the command name (field 2) may hold spaces and parentheses: split after the last ')'
     fields = stat_line[stat_line.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
+    return fields[19] if len(fields) > 19 and fields[0] not in ("Z", "X") else None
 
 
 def owner_token(pid: int | None = None) -> str:

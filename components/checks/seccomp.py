@@ -23,14 +23,13 @@ SYSCALL_PROBE = (
     " ctypes.set_errno(0);r=l.syscall(ctypes.c_long(int(n)),*a);print(ctypes.get_errno() if r==-1 else 0)"
 )
 # Syscalls that take effect whatever their arguments (no arguments, or an effect the
-# arguments cannot prevent): never called by the probe, even filtered, since the filter may
-# be missing. They would sync disks, hang (pause), fork, end or re-parent the probe, or arm
-# timers. The probe calls the next denied syscall of the rule set instead.
+# arguments cannot prevent, on the node or on the probe itself): never called by the probe,
+# even filtered, since the filter may be missing. They would sync disks, hang (pause), fork,
+# end or re-parent the probe, or arm timers. The probe calls the next denied syscall instead.
 UNSAFE_SYSCALLS = frozenset({
     "sync", "pause", "fork", "vfork", "clone", "clone3", "setsid", "setpgrp", "vhangup", "exit",
     "exit_group", "munlockall", "sched_yield", "rt_sigreturn", "sigreturn", "restart_syscall",
-    "alarm", "umask", "inotify_init", "getpid", "gettid", "getppid", "getpgrp", "getuid", "geteuid",
-    "getgid", "getegid",
+    "alarm", "umask", "inotify_init",
 })
 # The few denied syscalls probed per service (rule order): enough for one whose unfiltered
 # errno differs from the declared one (sethostname is EPERM unprivileged, filtered or not).
@@ -54,7 +53,7 @@ NODE_ARCH = {
 
 
 class ProbeRefused(Exception):
-    """The check cannot be decided safely (nothing was run): reported as `error`."""
+    """The probe cannot decide: refused (nothing run), did not run, or proved nothing: an `error`."""
 
 
 def seccomp_mode(status: str | None) -> int | None:

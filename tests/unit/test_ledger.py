@@ -49,8 +49,9 @@ class FakeModule:
 
 
 def plan(node: str, files: dict[str, str], adopt: bool = False) -> dict[str, Any]:
+    entries = {p: {"content": c, "mode": "0644", "feature": "services", "adopt": adopt} for p, c in files.items()}
     return {"node": node, "units": [], "slices": [], "apparmor": [], "packages": [], "hooks": [], "module_params": [],
-            "files": {p: {"content": c, "mode": "0644", "feature": "services", "adopt": adopt} for p, c in files.items()}}
+            "files": entries}
 
 
 def run(state_dir: Path, p: dict[str, Any], state: str = "present", check: bool = False) -> Any:
@@ -161,14 +162,14 @@ def test_a_missing_or_corrupt_ledger_is_an_error_not_an_empty_one(tree: tuple[Pa
     p = plan("vm1", {str(f): "x\n"})
     run(state, p)
     (state / "ledger.json").write_text("{not json")
-    with pytest.raises(Failed, match="ledger.json is corrupt"):
+    with pytest.raises(Failed, match=r"ledger\.json is corrupt"):
         run(state, p, "absent")
     (state / "ledger.json").write_text(json.dumps({"version": 1, "files": []}))
     with pytest.raises(Failed, match="not a version-1 ringzero ledger"):
         run(state, p, "absent")
     (state / "ledger.json").unlink()
     (state / "adopted").mkdir()
-    with pytest.raises(Failed, match="ledger.json is missing but .* holds ringzero state"):
+    with pytest.raises(Failed, match=r"ledger\.json is missing but .* holds ringzero state"):
         run(state, p, "absent")
     assert f.exists(), "a lost ledger made removal delete a file"
 

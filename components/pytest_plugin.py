@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,6 @@ class Machine:
 
     name: str
     spec: str  # the testinfra host spec it came from
-    backend_kw: dict[str, Any] = field(default_factory=dict)
     host_name: str = ""  # testinfra's host name (`ansible://all` expands to several)
 
 

@@ -141,9 +141,15 @@ def _denied_syscall(node: str, spec: SeccompProfileSpec, service: str) -> Check 
             raise ProbeRefused(f"refusing to probe: every denied syscall ({', '.join(denied)}) takes effect "
                                "whatever its arguments")
         unit = p.unit(service)
-        flt, err = unit.get("SystemCallFilter", ""), unit.get("SystemCallErrorNumber", "")
-        if not flt:
+        flt, err = unit.get("SystemCallFilter", "").strip(), unit.get("SystemCallErrorNumber", "").strip()
+        if unit.get("LoadState", "loaded") != "loaded":
+            raise AssertionError(f"{service} is not loaded (LoadState={unit['LoadState']}): no filter to probe")
+        if flt in ("", "~"):
             raise AssertionError(f"{service} has no SystemCallFilter= in effect")
+        if not (isinstance(getattr(errno, err, None), int) and err.startswith("E")
+                or (err.isdigit() and 0 < int(err) < 4096)):
+            # systemd's "no errno" (kill) sentinel, or nothing: denied calls would not fail with one
+            raise AssertionError(f"{service} has SystemCallErrorNumber={err or '(none)'}, declared {errname}")
         machine = (p.value("arch:") or "").strip()
         arch = NODE_ARCH.get(machine)
         if arch is None:

@@ -196,6 +196,15 @@ def test_the_filter_probe_fails_where_the_filter_is_absent() -> None:
     check = _seccomp(("sethostname", "mkdir"))
     status, message = _judge(check, SeccompHost(unit_filter=""))
     assert status == "fail" and "no SystemCallFilter=" in message
+    # the service removed: systemd still shows properties, with its no-errno (kill) sentinel
+    gone = SeccompHost()
+    gone.values["unit:web.service"] = "LoadState=not-found\nSystemCallFilter=~\nSystemCallErrorNumber=2147483646\n"
+    status, message = _judge(check, gone)
+    assert (status, gone.commands) == ("fail", []) and "not loaded (LoadState=not-found)" in message
+    killing = SeccompHost()
+    killing.values["unit:web.service"] = "SystemCallFilter=~sethostname mkdir\nSystemCallErrorNumber=2147483646\n"
+    status, message = _judge(check, killing)
+    assert (status, killing.commands) == ("fail", []) and "SystemCallErrorNumber=2147483646" in message
     # declared by the unit, but not denying: mkdir fails with its own EFAULT
     status, message = _judge(check, SeccompHost(filtered="1\n14\n"))
     assert status == "fail" and "mkdir() gave EFAULT, expected EPERM" in message

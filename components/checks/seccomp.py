@@ -146,7 +146,7 @@ def _denied_syscall(node: str, spec: SeccompProfileSpec, service: str) -> Check 
             raise AssertionError(f"{service} is not loaded (LoadState={unit['LoadState']}): no filter to probe")
         if flt in ("", "~"):
             raise AssertionError(f"{service} has no SystemCallFilter= in effect")
-        if not (isinstance(getattr(errno, err, None), int) and err.startswith("E")
+        if not ((isinstance(getattr(errno, err, None), int) and err.startswith("E"))
                 or (err.isdigit() and 0 < int(err) < 4096)):
             # systemd's "no errno" (kill) sentinel, or nothing: denied calls would not fail with one
             raise AssertionError(f"{service} has SystemCallErrorNumber={err or '(none)'}, declared {errname}")

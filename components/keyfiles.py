@@ -118,21 +118,30 @@ def _dir_owner(path: Path) -> str | None:
         return None
 
 
+# Directories named before owners were recorded (`<prefix>XXXXXXXX`, tempfile's 8 random
+# characters) are taken as stale once this old: no run keeps a key copy for a day.
+LEGACY_STALE_S = 24 * 3600
+
+
 def remove_stale(base: Path, prefix: str) -> list[Path]:
-    """Remove `base/<prefix><pid>.<start>-*` directories whose owner process is gone; returns them."""
+    """Remove `base/<prefix><pid>.<start>-*` directories whose owner process is gone (and
+    unowned ones of earlier versions a day old); returns them."""
     removed: list[Path] = []
     try:
         entries = list(base.iterdir())
     except OSError:
         return removed
     pattern = re.compile(re.escape(prefix) + r"(\d+\.\d+)-")
+    legacy = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}$")
     for p in entries:
         m = pattern.match(p.name)
-        if not m or owner_alive(m.group(1)):
+        if m and owner_alive(m.group(1)):
             continue
         try:
             st = os.lstat(p)
         except OSError:
+            continue
+        if not m and not (legacy.match(p.name) and time.time() - st.st_mtime > LEGACY_STALE_S):
             continue
         if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
             shutil.rmtree(p, ignore_errors=True)

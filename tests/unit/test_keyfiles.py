@@ -67,6 +67,17 @@ def test_stale_dir_of_a_dead_pid_is_removed_a_live_one_kept(tmp_path: Path) -> N
     assert live.exists()
 
 
+def test_unowned_dir_of_an_earlier_version_is_removed_only_when_a_day_old(tmp_path: Path) -> None:
+    old, recent = tmp_path / "rz-test-ab12cd_9", tmp_path / "rz-test-zz34yy_8"
+    for d in (old, recent):
+        d.mkdir(mode=0o700)
+        (d / "key").write_text("K")
+    day_ago = time.time() - keyfiles.LEGACY_STALE_S - 60
+    os.utime(old, (day_ago, day_ago))
+    assert keyfiles.remove_stale(tmp_path, "rz-test-") == [old]
+    assert recent.exists()
+
+
 def test_run_dir_is_claimed_fresh_and_a_dead_owners_dir_replaced(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "proj-stack"
     path.mkdir(parents=True)

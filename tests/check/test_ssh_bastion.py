@@ -24,7 +24,7 @@ import jsonschema
 import pytest
 
 from tests.check.conftest import Cli
-from tests.fixtures import junit_statuses, wheel_in_fresh_venv
+from tests.fixtures import junit_statuses
 from tests.sarif_rules import github_sarif_problems
 
 pytestmark = pytest.mark.check
@@ -133,16 +133,6 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         for cmd in (["ip", "route", "del", "unreachable", unreachable], ["ip", "netns", "del", ns_t],
                     ["ip", "netns", "del", ns_b]):
             subprocess.run(cmd, capture_output=True, timeout=30, check=False)
-
-
-@pytest.fixture(scope="module")
-def cli_ansible(tmp_path_factory: pytest.TempPathFactory) -> Cli:
-    """`ringzero` from `<wheel>[check,ansible]`: reading an inventory takes Ansible."""
-    tmp = tmp_path_factory.mktemp("wheel-ansible")
-    _, venv = wheel_in_fresh_venv(tmp, extras="check,ansible")
-    work = tmp / "work"
-    work.mkdir()
-    return Cli(venv / "bin" / "ringzero", venv, work)
 
 
 @pytest.fixture(scope="module")

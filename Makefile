@@ -29,7 +29,7 @@ PYTEST := $(VENV)/bin/pytest
 
 help:
 	@echo "make setup    install packages, venv, build the Pulumi toolchain and guest image (cached)"
-	@echo "make test     lint, unit, validate, package, engine, check, kernel, e2e tiers (fast first)"
+	@echo "make test     lint, collection-sanity, unit, validate, package, engine, check, kernel, e2e (fast first, each timed)"
 	@echo "make preview | up | destroy   the reference stack (STACK=$(STACK)) with the local engine"
 	@echo 'eval "$$(make -s env)"   put the toolchain and offline Pulumi settings in your shell'
 
@@ -94,7 +94,11 @@ env:
 	@echo 'export PULUMI_IGNORE_AMBIENT_PLUGINS=true'
 
 # ---- tests (fast tiers first; a missing tool fails, never skips) --------------------------
-test: lint unit validate package engine check kernel e2e
+TIERS := lint collection-sanity unit validate package engine check kernel e2e
+# Each tier in order, its time printed; the first failure stops the run.
+test:
+	@for t in $(TIERS); do s=$$(date +%s); $(MAKE) --no-print-directory $$t || exit 1; \
+	  echo "== tier $$t took $$(( $$(date +%s) - s ))s"; done
 
 lint:
 	$(VENV)/bin/ruff check components tests bench tools examples __main__.py

@@ -227,6 +227,7 @@ class Ledger:
         self.backups = os.path.join(state_dir, "adopted")
         self.data = None
         self.lock_fd = None
+        self.fresh = False  # no ledger existed on this node before this run
 
     def lock(self, node, timeout=LOCK_TIMEOUT_S):
         """One run per node at a time: an exclusive flock held for the whole module run (the
@@ -270,6 +271,7 @@ class Ledger:
                 raise LedgerError(f"{self.path} is missing but {self.dir} holds ringzero state "
                                   f"({', '.join(sorted(os.listdir(self.dir)))}): restore the ledger before applying")
             self.data = {"version": LEDGER_VERSION, "files": {}, "dirs": {}, "units": {}, "profiles": {}}
+            self.fresh = True
             return self.data
         try:
             data = json.loads(raw)
@@ -313,6 +315,7 @@ class Node:
         self.features = None if features is None else set(features) | {"confined"}
         self.diff_before = {}
         self.preexisting = set()  # owned units that existed before this run (claim)
+        self.migrated = set()  # files identical to the plan on a node without a ledger yet (claim)
         self.diff_after = {}
 
     # ---- small helpers ------------------------------------------------------------------
@@ -380,6 +383,11 @@ class Node:
             except LedgerError as e:
                 foreign.append(str(e))
                 continue
+            if entry is None and have is not None and self.ledger.fresh and have == spec["content"].encode():
+                # A node applied before ringzero kept a ledger: a file that is exactly what the plan
+                # says is taken over as adopted (kept, never deleted, on removal).
+                self.migrated.add(path)
+                continue
             if entry is None and have is not None and not spec.get("adopt"):
                 foreign.append(f"{path} exists and ringzero did not create it (declare adopt: true to take it "
                                "over; the original is kept and restored on removal)")
@@ -415,7 +423,7 @@ class Node:
                 continue
             if loaded is None:
                 loaded = self.loaded_profiles() or {}
-            if p["name"] in loaded and not p.get("adopt"):
+            if p["name"] in loaded and not p.get("adopt") and p["path"] not in self.migrated:
                 foreign.append(f"AppArmor profile {p['name']} is already loaded and ringzero did not load it "
                                "(declare adopt: true to take it over)")
         if foreign:
@@ -460,7 +468,9 @@ class Node:
             changed.add(path)
             self.diff_before[path] = have.decode(errors="replace") if have is not None else ""
             self.diff_after[path] = spec["content"]
-            if entry is None and have is not None:
+            if path in self.migrated:
+                self.change(f"take over {path} (as planned, written before this node had a ledger; kept on removal)")
+            elif entry is None and have is not None:
                 self.change(f"adopt {path} (original kept)")
             else:
                 self.change(f"file {path}")

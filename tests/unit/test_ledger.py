@@ -204,3 +204,24 @@ def test_one_run_per_node_at_a_time(tree: tuple[Path, Path]) -> None:
     second_ledger = rz.Ledger(str(state))
     second_ledger.lock("vm1", timeout=1)  # free again once the holder is gone
     os.close(second_ledger.lock_fd)
+
+
+def test_a_node_applied_before_the_ledger_existed_is_taken_over_not_refused(tree: tuple[Path, Path]) -> None:
+    """Upgrade path: no ledger yet, a planned file already holds exactly the plan's content
+    (an earlier ringzero wrote it): taken over as adopted, so removal keeps it; a file that
+    differs is still refused."""
+    state, etc = tree
+    same, other = etc / "web.slice", etc / "batch.slice"
+    same.write_text("[Slice]\n")
+    node = run(state, plan("vm1", {str(same): "[Slice]\n"}))
+    assert node.changes == [f"take over {same} (as planned, written before this node had a ledger; kept on removal)"]
+    assert run(state, plan("vm1", {str(same): "[Slice]\n"})).changes == []
+    run(state, plan("vm1", {str(same): "[Slice]\n"}), "absent")
+    assert same.read_text() == "[Slice]\n", "a file ringzero cannot prove it created was deleted"
+    other.write_text("[Slice]\nCPUWeight=5\n")
+    (state / "ledger.json").unlink()
+    for leftover in (state / "adopted").iterdir():
+        leftover.unlink()
+    (state / "adopted").rmdir()
+    with pytest.raises(Failed, match=r"batch\.slice exists and ringzero did not create it"):
+        run(state, plan("vm1", {str(other): "[Slice]\n"}))

@@ -292,10 +292,6 @@ class Ledger:
     def file(self, path):
         return self.data["files"].get(path)
 
-    def owns(self, kind, key, owner):
-        e = self.data[kind].get(key)
-        return e is not None and (e if isinstance(e, str) else e["owner"]) == owner
-
     def entries(self, kind, owner, features=None):
         for key, e in sorted(self.data[kind].items()):
             who = e if isinstance(e, str) else e["owner"]
@@ -344,8 +340,7 @@ class Node:
             return None
 
     def unit_state(self, unit):
-        _, out = self.run("systemctl", "show", unit, "-p", "ActiveState,UnitFileState,LoadState,FragmentPath",
-                          ok=(0, 1))
+        _, out = self.run("systemctl", "show", unit, "-p", "ActiveState,UnitFileState,LoadState", ok=(0, 1))
         props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
         return props.get("ActiveState", ""), props.get("UnitFileState", ""), props.get("LoadState", "")
 

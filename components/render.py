@@ -30,8 +30,6 @@ from .spec import (
 SYSTEMD_DIR = "/etc/systemd/system"
 APPARMOR_DIR = "/etc/apparmor.d"
 SECCOMP_DIRS = ("/etc/ringzero/seccomp", "/var/lib/kubelet/seccomp/profiles/ringzero")
-EBPF_DIR = "/etc/ringzero/ebpf"
-LIBVIRT_QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 
 
 def _systemd_escape(value: str) -> str:

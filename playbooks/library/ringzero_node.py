@@ -607,7 +607,7 @@ class Node:
             self.record("units", unit, {"owner": self.owner, "feature": feature,
                                         "adopted": bool(adopt and unit in self.preexisting)})
 
-    def converge_slices(self, slices, changed_files):
+    def converge_slices(self, slices):
         for s in slices:
             self.own_unit(s["unit"], s.get("feature", "slices"), False)
             active, enabled, _ = self.unit_state(s["unit"])
@@ -859,7 +859,7 @@ class Node:
             self.daemon_reload()
         self.ensure_packages(plan.get("packages", []))
         self.load_profiles(plan["apparmor"], changed)
-        self.converge_slices(plan["slices"], changed)
+        self.converge_slices(plan["slices"])
         self.converge_units(plan["units"], changed | removed)
         self.converge_module_params(plan.get("module_params", []))
         self.run_hooks(plan.get("hooks", []), changed)

@@ -21,6 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 TOOLCHAIN = ROOT / ".toolchain" / "bin"
 
 
+def diagnostics(output: str, limit: int = 4000) -> str:
+    """Pulumi's `Diagnostics:` section and every `error:` line of a run's output."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Diagnostics:")), None)
+    section = lines[start:start + 60] if start is not None else []
+    errors = [line for line in lines if line.lstrip().startswith("error:") and line not in section]
+    return "\n".join(["--- diagnostics:", *section, *errors])[:limit]
+
+
 @dataclass
 class Project:
     """A throwaway Pulumi project with its own file backend; runs the CLI like a user."""
@@ -35,7 +44,11 @@ class Project:
             cwd=self.dir, env=self.env, capture_output=True, text=True, timeout=timeout,
         )
         if check and res.returncode != 0:
-            raise AssertionError(f"pulumi {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+            # The cause first: a CI log keeps the head and the tail of a long message and cuts
+            # the middle, where Pulumi prints its diagnostics after the outputs.
+            raise AssertionError(f"pulumi {' '.join(args)} failed ({res.returncode}):\n"
+                                 f"{diagnostics(res.stdout + res.stderr)}\n--- stdout:\n{res.stdout}\n"
+                                 f"--- stderr:\n{res.stderr}")
         return res
 
     def preview_steps(self) -> list[dict[str, Any]]:

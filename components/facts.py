@@ -1,0 +1,290 @@
+"""Node state as ringzero reads it: every parser of what a Linux node shows, once.
+
+The Ansible module (shipped to the node as module_utils `ringzero_facts`, a link to this file)
+and the compliance checks (`from ..facts import …`) parse the same outputs with these
+functions, so what converges a node and what proves it read it alike. Standard library only,
+Python 3.11 (Debian 12's): this file runs on the node. Each parser takes the text as the node
+prints it (None, an empty string or garbage give an empty or None result, never an exception)::
+
+    from ringzero.facts import systemctl_show, apparmor_profiles
+    systemctl_show("ActiveState=active\\nMainPID=12\\n")["MainPID"]        # '12'
+    apparmor_profiles("ringzero-demo (enforce)\\n")                        # {'ringzero-demo': 'enforce'}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TypedDict
+
+__all__ = [
+    "APPARMOR_PROFILES", "BpfPerfEntry", "CgroupEntry", "ProcStatus", "apparmor_profiles", "bpf_attachments",
+    "bpftool_perf", "cgroup_events", "meminfo", "module_param", "module_param_path", "proc_cgroup",
+    "proc_status", "seccomp_mode", "systemctl_show", "systemctl_show_units", "unified_cgroup",
+]
+
+APPARMOR_PROFILES = "/sys/kernel/security/apparmor/profiles"
+
+
+# ---- systemd -----------------------------------------------------------------------------------
+def systemctl_show(text: str | None) -> dict[str, str]:
+    """`systemctl show UNIT -p A,B` of one unit ("key=value" lines) as key -> value.
+
+    A value keeps everything after the first "=" (`ExecStart={ path=/bin/x ; … }`); lines
+    without one are ignored::
+
+        >>> systemctl_show("ActiveState=active\\nMainPID=12\\nEnvironment=A=1\\n")
+        {'ActiveState': 'active', 'MainPID': '12', 'Environment': 'A=1'}
+    """
+    out: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key] = value
+    return out
+
+
+def systemctl_show_units(text: str | None, units: list[str] | tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """`systemctl show U1 U2 … -p A,B` (one call for many units) as unit -> key -> value.
+
+    systemctl prints one block per unit, in the order given, blocks separated by an empty
+    line (a unit it does not know still gets its block: `LoadState=not-found`). A unit whose
+    block is absent (systemctl stopped early) maps to an empty dict::
+
+        >>> systemctl_show_units("ActiveState=active\\n\\nActiveState=inactive\\n", ["a.slice", "b.service"])
+        {'a.slice': {'ActiveState': 'active'}, 'b.service': {'ActiveState': 'inactive'}}
+    """
+    blocks: list[list[str]] = [[]]
+    for line in (text or "").splitlines():
+        if line:
+            blocks[-1].append(line)
+        elif blocks[-1]:
+            blocks.append([])
+    if not blocks[-1]:
+        blocks.pop()
+    out = {u: systemctl_show("\n".join(b)) for u, b in zip(units, blocks, strict=False)}
+    for u in units:
+        out.setdefault(u, {})
+    return out
+
+
+# ---- AppArmor ----------------------------------------------------------------------------------
+def apparmor_profiles(text: str | None) -> dict[str, str]:
+    """/sys/kernel/security/apparmor/profiles ("name (mode)" lines) as profile name -> mode.
+
+    Names may hold spaces; the mode is the last word::
+
+        >>> apparmor_profiles("ringzero-demo (enforce)\\n/usr/bin/man (complain)\\nnvidia_modprobe//kmod (enforce)\\n")
+        {'ringzero-demo': 'enforce', '/usr/bin/man': 'complain', 'nvidia_modprobe//kmod': 'enforce'}
+    """
+    out: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        name, _, mode = line.rpartition(" ")
+        if name:
+            out[name] = mode.strip("()")
+    return out
+
+
+# ---- /proc/<pid> -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProcStatus:
+    """The fields of /proc/<pid>/status ringzero reads (`fields`: all of them, as text)."""
+
+    name: str
+    pid: int | None
+    seccomp: int | None  # 0 off, 1 strict, 2 filter; None where the kernel has no seccomp
+    seccomp_filters: int | None
+    no_new_privs: bool | None
+    nspid: tuple[int, ...]  # the pid in each pid namespace, outermost first
+    cap_eff: int | None
+    fields: dict[str, str]
+
+
+def _int(value: str | None, base: int = 10) -> int | None:
+    try:
+        return int(value, base) if value is not None else None
+    except ValueError:
+        return None
+
+
+def proc_status(text: str | None) -> ProcStatus:
+    """/proc/<pid>/status ("Key:\\tvalue" lines)::
+
+        >>> s = proc_status("Name:\\tsleep\\nPid:\\t577\\nNSpid:\\t577\\t1\\nCapEff:\\t0000000000000000\\n"
+        ...                 "NoNewPrivs:\\t1\\nSeccomp:\\t2\\nSeccomp_filters:\\t1\\n")
+        >>> (s.name, s.pid, s.nspid, s.seccomp, s.seccomp_filters, s.no_new_privs, s.cap_eff)
+        ('sleep', 577, (577, 1), 2, 1, True, 0)
+    """
+    fields: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key] = value.strip()
+    nnp = _int(fields.get("NoNewPrivs"))
+    nspid = tuple(n for n in (_int(v) for v in fields.get("NSpid", "").split()) if n is not None)
+    return ProcStatus(name=fields.get("Name", ""), pid=_int(fields.get("Pid")), seccomp=_int(fields.get("Seccomp")),
+                      seccomp_filters=_int(fields.get("Seccomp_filters")),
+                      no_new_privs=None if nnp is None else bool(nnp), nspid=nspid,
+                      cap_eff=_int(fields.get("CapEff"), 16), fields=fields)
+
+
+def seccomp_mode(status: str | None) -> int | None:
+    """The `Seccomp:` field of /proc/<pid>/status (0 off, 1 strict, 2 filter); None if absent::
+
+        >>> seccomp_mode("Name:\\tsleep\\nSeccomp:\\t2\\nSeccomp_filters:\\t1\\n")
+        2
+    """
+    return proc_status(status).seccomp
+
+
+@dataclass(frozen=True)
+class CgroupEntry:
+    """One line of /proc/<pid>/cgroup: "hierarchy-id:controllers:path"."""
+
+    hierarchy: int
+    controllers: tuple[str, ...]
+    path: str
+
+
+def proc_cgroup(text: str | None) -> list[CgroupEntry]:
+    """/proc/<pid>/cgroup; on a cgroup v2 node one line, "0::/path"::
+
+        >>> proc_cgroup("0::/web.slice/ringzero-demo-web.service\\n")
+        [CgroupEntry(hierarchy=0, controllers=(), path='/web.slice/ringzero-demo-web.service')]
+    """
+    out: list[CgroupEntry] = []
+    for line in (text or "").splitlines():
+        parts = line.split(":", 2)
+        hierarchy = _int(parts[0]) if len(parts) == 3 else None
+        if hierarchy is None:
+            continue
+        out.append(CgroupEntry(hierarchy, tuple(c for c in parts[1].split(",") if c), parts[2]))
+    return out
+
+
+def unified_cgroup(text: str | None) -> str | None:
+    """The cgroup v2 (unified hierarchy, "0::") path of /proc/<pid>/cgroup; None if it has none::
+
+        >>> unified_cgroup("0::/system.slice/ssh.service\\n")
+        '/system.slice/ssh.service'
+    """
+    return next((e.path for e in proc_cgroup(text) if e.hierarchy == 0 and not e.controllers), None)
+
+
+def cgroup_events(text: str | bytes | None) -> dict[str, int]:
+    """A cgroup's `cgroup.events` ("populated 1\\nfrozen 0\\n") as key -> value::
+
+        >>> cgroup_events("populated 1\\nfrozen 0\\n")
+        {'populated': 1, 'frozen': 0}
+    """
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    out: dict[str, int] = {}
+    for line in (text or "").splitlines():
+        key, _, value = line.partition(" ")
+        n = _int(value.strip())
+        if key and n is not None:
+            out[key] = n
+    return out
+
+
+def meminfo(text: str | None) -> dict[str, int]:
+    """/proc/meminfo as key -> figure: bytes for the "kB" lines, plain counts for the others::
+
+        >>> meminfo("MemTotal:        2014548 kB\\nHugePages_Total:       0\\n")
+        {'MemTotal': 2062897152, 'HugePages_Total': 0}
+    """
+    out: dict[str, int] = {}
+    for line in (text or "").splitlines():
+        key, sep, rest = line.partition(":")
+        words = rest.split()
+        n = _int(words[0]) if sep and words else None
+        if n is None:
+            continue
+        out[key] = n * 1024 if words[1:] == ["kB"] else n
+    return out
+
+
+# ---- eBPF --------------------------------------------------------------------------------------
+class BpfPerfEntry(TypedDict, total=False):
+    """One entry of `bpftool -j perf`: a BPF program attached through a perf event of a process."""
+
+    pid: int
+    fd: int
+    prog_id: int
+    fd_type: str  # tracepoint, kprobe, kretprobe, uprobe, uretprobe
+    tracepoint: str
+    func: str
+    filename: str
+    offset: int
+
+
+def bpftool_perf(text: str | None) -> list[BpfPerfEntry]:
+    """`bpftool -j perf` (a JSON list); anything else (an error message, no bpftool) is []::
+
+        >>> bpftool_perf('[{"pid":577,"fd":9,"prog_id":90,"fd_type":"tracepoint","tracepoint":"sys_enter_execve"}]')
+        [{'pid': 577, 'fd': 9, 'prog_id': 90, 'fd_type': 'tracepoint', 'tracepoint': 'sys_enter_execve'}]
+    """
+    try:
+        entries = json.loads(text or "")
+    except ValueError:
+        return []
+    out: list[BpfPerfEntry] = []
+    for e in entries if isinstance(entries, list) else []:
+        if not (isinstance(e, dict) and isinstance(e.get("pid"), int)):
+            continue
+        entry: BpfPerfEntry = {"pid": e["pid"]}
+        if isinstance(e.get("fd"), int):
+            entry["fd"] = e["fd"]
+        if isinstance(e.get("prog_id"), int):
+            entry["prog_id"] = e["prog_id"]
+        if isinstance(e.get("offset"), int):
+            entry["offset"] = e["offset"]
+        if isinstance(e.get("fd_type"), str):
+            entry["fd_type"] = e["fd_type"]
+        if isinstance(e.get("tracepoint"), str):
+            entry["tracepoint"] = e["tracepoint"]
+        if isinstance(e.get("func"), str):
+            entry["func"] = e["func"]
+        if isinstance(e.get("filename"), str):
+            entry["filename"] = e["filename"]
+        out.append(entry)
+    return out
+
+
+def bpf_attachments(text: str | None) -> dict[int, list[str]]:
+    """`bpftool -j perf` as pid -> the attach points of the BPF programs that process holds::
+
+        >>> bpf_attachments('[{"pid":577,"prog_id":90,"fd_type":"tracepoint","tracepoint":"sys_enter_execve"}]')
+        {577: ['tracepoint:sys_enter_execve (prog 90)']}
+    """
+    out: dict[int, list[str]] = {}
+    for e in bpftool_perf(text):
+        point = e.get("tracepoint") or e.get("func") or e.get("filename") or e.get("fd_type", "?")
+        out.setdefault(e["pid"], []).append(f"{e.get('fd_type', '?')}:{point} (prog {e.get('prog_id')})")
+    return out
+
+
+# ---- kernel modules ----------------------------------------------------------------------------
+def module_param_path(module: str, param: str) -> str:
+    """Where a loaded module shows a parameter's live value::
+
+        >>> module_param_path("kvm_intel", "nested")
+        '/sys/module/kvm_intel/parameters/nested'
+    """
+    return f"/sys/module/{module}/parameters/{param}"
+
+
+def module_param(text: str | bytes | None) -> str | None:
+    """A /sys/module/<m>/parameters/<p> value, booleans as modprobe takes them ("Y" -> "1",
+    "N" -> "0"); None when the module is not loaded (no file)::
+
+        >>> module_param("Y\\n"), module_param("1\\n"), module_param(None)
+        ('1', '1', None)
+    """
+    if text is None:
+        return None
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    value = text.strip()
+    return {"Y": "1", "N": "0"}.get(value, value)

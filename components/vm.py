@@ -240,7 +240,6 @@ class VirtualMachine(pulumi.ComponentResource):
                 console_log=self.console_log, timeout_s=ssh_timeout_s,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.domain]),
             )
-        self.ssh_host = pulumi.Output.from_input("127.0.0.1")
         self.ssh_port = pulumi.Output.from_input(spec.ssh_port)
         self.known_hosts = pulumi.Output.from_input(host_key_public).apply(
             lambda key: known_hosts_line("127.0.0.1", spec.ssh_port, key) if spec.ssh_port else ""

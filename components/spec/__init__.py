@@ -4,7 +4,7 @@ from .apparmor import AppArmorProfileSpec, FileRule, NetworkRule
 from .cgroup import SliceSpec
 from .ebpf import EbpfAgentSpec
 from .errors import SpecError
-from .host import HostSpec, SshTarget
+from .host import HostSpec
 from .image import BaseImageSpec
 from .manifest import from_data, from_manifest, to_manifest
 from .node import NodePolicies
@@ -16,5 +16,5 @@ from .vm import VmSpec
 __all__ = [
     "Allocation", "AppArmorProfileSpec", "BaseImageSpec", "EbpfAgentSpec", "FileRule",
     "HostSpec", "NetworkRule", "NodePolicies", "SeccompProfileSpec", "ServiceSpec", "SliceSpec", "SpecError",
-    "SshTarget", "SyscallRule", "Topology", "VmSpec", "from_data", "from_manifest", "to_manifest",
+    "SyscallRule", "Topology", "VmSpec", "from_data", "from_manifest", "to_manifest",
 ]

@@ -49,26 +49,6 @@ _REFUSED_PARAMS = {
     "name": "it overrides the URI the remote end opens",
     "tls_priority": "it can re-enable weak TLS versions and ciphers",
 }
-_SSH_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_SSH_HOST_RE = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9a-fA-F:]+\]$")
-
-
-@dataclass(frozen=True)
-class SshTarget:
-    """Where Ansible and testinfra reach a node. Example: ``SshTarget("127.0.0.1", 2222)``."""
-
-    host: str
-    port: int = 22
-    user: str = "root"
-
-    def validate(self, ctx: Ctx, prefix: str) -> None:
-        ctx.pattern(f"{prefix}.host", self.host, _SSH_HOST_RE, "a DNS name or IP address")
-        ctx.int_range(f"{prefix}.port", self.port, 1, 65535)
-        ctx.pattern(f"{prefix}.user", self.user, _SSH_USER_RE, "a POSIX user name ([a-z_][a-z0-9_-]*)")
-
-    @property
-    def url(self) -> str:
-        return f"ssh://{self.user}@{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -91,7 +71,6 @@ class HostSpec:
     domain_type: str | None = None
     pool: str = "default"
     nested_virt: bool = False
-    ssh: SshTarget | None = None
     # Xen dom0 memory (host prep), ignored for KVM.
     dom0_memory_mib: int = 2048
     # This host's libvirtd runs inside `via_vm`, a VM of the same declaration: ringzero
@@ -123,8 +102,6 @@ class HostSpec:
             ctx.choice("domain_type", self.domain_type, DOMAIN_TYPES[self.kind])
         ctx.pattern("pool", self.pool, re.compile(r"^[A-Za-z0-9_.-]{1,64}$"), "a libvirt pool name")
         ctx.int_range("dom0_memory_mib", self.dom0_memory_mib, 512)
-        if self.ssh is not None:
-            self.ssh.validate(ctx, "ssh")
         if self.via_vm is not None:
             ctx.rfc1123("via_vm", self.via_vm)
             if not m["scheme"].endswith("+ssh") or m["host"] != "127.0.0.1" or not m["port"] or m["query"]:
@@ -153,10 +130,6 @@ class HostSpec:
     def effective_domain_type(self) -> str:
         """`kvm` for KVM hosts and `xen` for Xen hosts unless explicitly overridden."""
         return self.domain_type or DOMAIN_TYPES[self.kind][0]
-
-    @property
-    def is_remote(self) -> bool:
-        return "+" in self.uri.split("://", 1)[0]
 
     @property
     def uri_port(self) -> int | None:

@@ -39,6 +39,7 @@ def from_data(data: dict[str, Any]) -> Topology:
 
 def from_manifest(doc: dict[str, Any]) -> Topology:
     """Validate `doc` against the schema, then rebuild (and so re-validate) every spec."""
+    doc = _without_retired_fields(doc)
     errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
@@ -46,6 +47,16 @@ def from_manifest(doc: dict[str, Any]) -> Topology:
         raise SpecError("Manifest", where, "document", e.instance, e.message)
     body = {k: v for k, v in doc.items() if k not in ("$schema", "kind", "version")}
     return typing.cast(Topology, _load(Topology, body))
+
+
+def _without_retired_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """Manifests written before hosts lost their unused `ssh` field carry `"ssh": null` for every
+    host: still read. A non-null value was never acted on either, and is refused by the schema."""
+    hosts = doc.get("hosts")
+    if not isinstance(hosts, list) or not any(isinstance(h, dict) and "ssh" in h and h["ssh"] is None for h in hosts):
+        return doc
+    return {**doc, "hosts": [{k: v for k, v in h.items() if not (k == "ssh" and v is None)}
+                             if isinstance(h, dict) else h for h in hosts]}
 
 
 def schema() -> dict[str, Any]:

@@ -100,9 +100,6 @@ class Topology:
     def image(self, host: str, name: str) -> BaseImageSpec:
         return next(i for i in self.images if i.host == host and i.name == name)
 
-    def policies(self, node: str) -> NodePolicies:
-        return next((n for n in self.nodes if n.node == node), NodePolicies(node=node))
-
 
 def _schedule(host: HostSpec, vms: list[VmSpec]) -> Allocation:
     """Place `vms` on `host` in declaration order; the first VM that does not fit is the error."""

@@ -52,7 +52,3 @@ class VmSpec:
             "kernel parameters of letters, digits, spaces and _ . , = / : + -",
         )
         ctx.pattern("ssh_user", self.ssh_user, re.compile(r"^[a-z_][a-z0-9_-]{0,31}$"), "a POSIX user name")
-
-    @property
-    def domain_name(self) -> str:
-        return self.name

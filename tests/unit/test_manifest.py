@@ -66,7 +66,7 @@ def _with_unusual_values(doc: dict[str, Any]) -> dict[str, Any]:
 def test_adopt_and_string_limits_round_trip() -> None:
     doc = _with_unusual_values(to_manifest(local_topology()))
     topology = from_manifest(doc)
-    vm1 = topology.policies("vm1")
+    vm1 = next(n for n in topology.nodes if n.node == "vm1")
     assert [s.adopt for s in vm1.services if s.name == "ssh.service"] == [True]
     assert [a.adopt for a in vm1.apparmor if a.name == "usr.sbin.cupsd"] == [True]
     assert vm1.slices[0].cpu_weight == "idle" and vm1.slices[0].tasks_max == "10%"
@@ -90,3 +90,15 @@ def test_schema_refuses_a_non_boolean_adopt() -> None:
     next(n for n in doc["nodes"] if n["node"] == "vm1")["services"][-1]["adopt"] = "yes"
     with pytest.raises(SpecError, match=r"Manifest 'nodes/0/services/\d+/adopt'.*'yes' is not of type 'boolean'"):
         from_manifest(doc)
+
+
+def test_a_manifest_written_before_hosts_lost_ssh_still_loads() -> None:
+    doc = to_manifest(local_topology())
+    assert all("ssh" not in h for h in doc["hosts"])
+    legacy = copy.deepcopy(doc)
+    for h in legacy["hosts"]:
+        h["ssh"] = None
+    assert from_manifest(legacy) == from_manifest(doc)
+    legacy["hosts"][0]["ssh"] = {"host": "127.0.0.1", "port": 22, "user": "root"}
+    with pytest.raises(SpecError, match="hosts/0"):
+        from_manifest(legacy)

@@ -19,7 +19,6 @@ from ringzero.spec import (
     ServiceSpec,
     SliceSpec,
     SpecError,
-    SshTarget,
     SyscallRule,
     Topology,
     VmSpec,
@@ -130,7 +129,6 @@ CASES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
     ("host-domain-type", lambda: HostSpec("h", kind="xen", uri="xen:///system", domain_type="kvm"),
      ("domain_type='kvm'", "'xen'")),
     ("host-vcpus-zero", lambda: HostSpec("h", vcpus=0), ("vcpus=0", "an integer from 1")),
-    ("host-ssh-port", lambda: HostSpec("h", ssh=SshTarget("127.0.0.1", 0)), ("ssh.port=0", "1 to 65535")),
     ("host-overcommit", lambda: HostSpec("h", cpu_overcommit=0.5), ("cpu_overcommit=0.5", "1.0 to 16.0")),
     ("host-via-vm-uri", lambda: HostSpec("h", uri="qemu:///system", via_vm="vm1"),
      ("uri='qemu:///system'", "with via_vm")),
@@ -440,7 +438,7 @@ def test_libvirt_uri_parameters_that_keep_checks_on_are_accepted() -> None:
     uri = ("qemu+ssh://root@h.example:2222/system?keyfile=/root/.ssh/id_ed25519&known_hosts=/root/.ssh/known_hosts"
            "&known_hosts_verify=normal&no_tty=1&sshauth=privkey,agent&proxy=native&mode=direct")
     assert HostSpec("h", uri=uri).uri_port == 2222
-    assert HostSpec("t", uri="qemu+tls://h.example/system?pkipath=/etc/pki/libvirt").is_remote
+    assert HostSpec("t", uri="qemu+tls://h.example/system?pkipath=/etc/pki/libvirt").uri_port is None
 
 
 def test_adopt_is_accepted_from_stack_config() -> None:

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import re
 
+from ..facts import APPARMOR_PROFILES as PROFILES
+from ..facts import apparmor_profiles
 from ..spec import AppArmorProfileSpec
 from .base import Check
 from .probe import Probe
 
-PROFILES = "/sys/kernel/security/apparmor/profiles"
 _PLAIN_PATH = re.compile(r"^/[A-Za-z0-9._/@+=:-]+$")
-
-
-def loaded_profiles(text: str | None) -> dict[str, str]:
-    """`/sys/kernel/security/apparmor/profiles` ("name (mode)" lines) as name -> mode."""
-    out: dict[str, str] = {}
-    for line in (text or "").splitlines():
-        name, _, mode = line.rpartition(" ")
-        if name:
-            out[name] = mode.strip("()")
-    return out
 
 
 def _loaded(node: str, spec: AppArmorProfileSpec) -> Check:
@@ -27,7 +18,7 @@ def _loaded(node: str, spec: AppArmorProfileSpec) -> Check:
         text = p.file(PROFILES)
         if text is None:
             raise AssertionError(f"AppArmor is not enabled: {PROFILES} is missing")
-        mode = loaded_profiles(text).get(spec.name)
+        mode = apparmor_profiles(text).get(spec.name)
         if mode is None:
             raise AssertionError(f"profile {spec.name} is not loaded")
         if mode != spec.mode:

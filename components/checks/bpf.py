@@ -3,10 +3,10 @@ triggered action shows up in its output."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 
+from ..facts import bpf_attachments
 from ..spec import EbpfAgentSpec
 from .base import Check, expect_equal
 from .probe import Probe
@@ -22,19 +22,6 @@ TRIGGERS = {
 }
 EVENT_TIMEOUT_S = 20
 ATTACH_GRACE_S = 60
-
-
-def attachments(bpftool_perf_json: str | None) -> dict[int, list[str]]:
-    """`bpftool -j perf` as pid -> the attach points of the BPF programs it holds."""
-    try:
-        entries = json.loads(bpftool_perf_json or "")
-    except ValueError:
-        return {}
-    out: dict[int, list[str]] = {}
-    for e in entries if isinstance(entries, list) else []:
-        point = e.get("tracepoint") or e.get("func") or e.get("filename") or e.get("fd_type", "?")
-        out.setdefault(int(e["pid"]), []).append(f"{e.get('fd_type', '?')}:{point} (prog {e.get('prog_id')})")
-    return out
 
 
 def _active(node: str, spec: EbpfAgentSpec) -> Check:
@@ -57,10 +44,10 @@ def _attached(node: str, spec: EbpfAgentSpec) -> Check:
         perf = p.value("bpftool:")
         deadline = time.monotonic() + ATTACH_GRACE_S
         # an agent that (re)started moments ago may still be compiling its program
-        while not attachments(perf).get(pid) and time.monotonic() < deadline:
+        while not bpf_attachments(perf).get(pid) and time.monotonic() < deadline:
             time.sleep(1)
             perf = str(p.run("bpftool -j perf").stdout)
-        if not attachments(perf).get(pid):
+        if not bpf_attachments(perf).get(pid):
             raise AssertionError(f"no BPF program is attached by {spec.unit_name}'s process {pid} (bpftool perf)")
 
     return Check(node, f"ebpf:{spec.name}", "bpf-attached", verify, (f"unit:{spec.unit_name}", "bpftool:"),

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
+from ..facts import meminfo, unified_cgroup
 from ..spec import SliceSpec
 from .base import Check, expect_equal
 from .probe import Probe
@@ -40,13 +39,13 @@ def cgroup_files(spec: SliceSpec) -> dict[str, str]:
     return out
 
 
-def percent_bytes(permyriad: int, meminfo: str) -> int | None:
+def percent_bytes(permyriad: int, meminfo_text: str) -> int | None:
     """What systemd 252 resolves a memory percentage to on a node (physical_memory_scale():
     whole pages of MemTotal times permyriad / 10000, in bytes); None if MemTotal is unreadable."""
-    m = re.search(r"^MemTotal:\s+([0-9]+) kB", meminfo, re.MULTILINE)
-    if not m:
+    total = meminfo(meminfo_text).get("MemTotal")
+    if total is None:
         return None
-    pages = int(m[1]) * 1024 // PAGE
+    pages = total // PAGE
     return pages * permyriad // 10000 * PAGE
 
 
@@ -103,14 +102,15 @@ def _limit(node: str, spec: SliceSpec, name: str, expected: str) -> Check:
 
 
 def _placed(node: str, spec: SliceSpec, service: str) -> Check:
-    prefix = "0::/" + spec.cgroup_path.removeprefix("/sys/fs/cgroup/") + "/"
+    prefix = "/" + spec.cgroup_path.removeprefix("/sys/fs/cgroup/") + "/"
 
     def verify(p: Probe) -> None:
         cg = p.value(f"proc:{service}:cgroup")
         if cg is None:
             raise AssertionError(f"{service} has no running main process to look at")
-        if not any(line.startswith(prefix) for line in cg.splitlines()):
-            raise AssertionError(f"{service}'s main process is in {cg.strip()!r}, not under {prefix[3:]!r}")
+        path = unified_cgroup(cg)
+        if path is None or not path.startswith(prefix):
+            raise AssertionError(f"{service}'s main process is in {cg.strip()!r}, not under {prefix!r}")
 
     return Check(node, f"slice:{spec.name}", f"placed:{service}", verify, (f"proc:{service}:cgroup",),
                  f"{service} runs in {spec.name}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..facts import module_param, module_param_path
 from ..render import KVM_PACKAGES, XEN_GRUB_DEFAULT, XEN_PACKAGES, xen_cmdline
 from ..spec import HostSpec
 from .base import Check, expect_equal
@@ -35,15 +36,14 @@ def kvm_checks(node: str, host: HostSpec) -> list[Check]:
     def options(p: Probe) -> None:
         expect_equal("modprobe's configuration for kvm_intel/kvm_amd", want, p.value(MODPROBE_OPTIONS))
         for module in ("kvm_intel", "kvm_amd"):
-            live = p.file(f"/sys/module/{module}/parameters/nested")
-            if live is not None and live.strip() not in ({"1": "Y", "0": "N"}[nested], nested):
-                raise AssertionError(f"{module} is loaded with nested={live.strip()}, declared {nested}")
+            live = module_param(p.file(module_param_path(module, "nested")))
+            if live is not None and live != nested:
+                raise AssertionError(f"{module} is loaded with nested={live}, declared {nested}")
 
     def libvirt(p: Probe) -> None:
         expect_equal("virsh uri", "qemu:///system", p.value(LIBVIRT_URI))
 
-    reads = (MODPROBE_OPTIONS, "file:/sys/module/kvm_intel/parameters/nested",
-             "file:/sys/module/kvm_amd/parameters/nested")
+    reads = (MODPROBE_OPTIONS, *(f"file:{module_param_path(m, 'nested')}" for m in ("kvm_intel", "kvm_amd")))
     return [
         *(_package(node, "kvm", pkg) for pkg in KVM_PACKAGES),
         Check(node, "host:kvm", "nested-virt", options, reads, f"KVM modules configured with nested={nested}"),

@@ -23,6 +23,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from ..facts import systemctl_show
+
 READ_TIMEOUT_S = 20  # one key of the batched read (a `modprobe -c` under TCG takes seconds)
 FETCH_TIMEOUT_S = 180  # the whole batched read
 RUN_TIMEOUT_S = 30  # an active probe, unless it asks for another bound
@@ -103,11 +105,6 @@ def parse(output: str) -> dict[str, str | None]:
     return out
 
 
-def properties(text: str | None) -> dict[str, str]:
-    """`systemctl show` output as a mapping."""
-    return dict(line.split("=", 1) for line in (text or "").splitlines() if "=" in line)
-
-
 class Probe:
     """The state of one node as the checks see it."""
 
@@ -146,7 +143,7 @@ class Probe:
         return self.value(f"file:{path}")
 
     def unit(self, unit: str) -> dict[str, str]:
-        return properties(self.value(f"unit:{unit}"))
+        return systemctl_show(self.value(f"unit:{unit}"))
 
     def run(self, command: str, *args: str, timeout: int = RUN_TIMEOUT_S) -> CommandResult:
         """An active probe: `command` (with `%s` arguments quoted, as testinfra does) under

@@ -6,6 +6,7 @@ import errno
 import json
 import shlex
 
+from ..facts import seccomp_mode
 from ..render import SECCOMP_DIRS, seccomp_oci
 from ..spec import SeccompProfileSpec
 from ..spec import _libseccomp as libseccomp
@@ -54,14 +55,6 @@ NODE_ARCH = {
 
 class ProbeRefused(Exception):
     """The probe cannot decide: refused (nothing run), did not run, or proved nothing: an `error`."""
-
-
-def seccomp_mode(status: str | None) -> int | None:
-    """The `Seccomp:` field of /proc/<pid>/status (0 off, 1 strict, 2 filter)."""
-    for line in (status or "").splitlines():
-        if line.startswith("Seccomp:"):
-            return int(line.split()[1])
-    return None
 
 
 def _oci_file(node: str, spec: SeccompProfileSpec, directory: str) -> Check:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,13 +9,11 @@ from pathlib import Path
 import pytest
 
 from ringzero.checks import Check, Probe, expectations
-from ringzero.checks.apparmor import loaded_profiles
-from ringzero.checks.bpf import attachments
 from ringzero.checks.cgroup import cgroup_files
 from ringzero.checks.hosts import parse_endpoints
-from ringzero.checks.probe import TIMED_OUT, parse, properties
+from ringzero.checks.probe import TIMED_OUT, parse
 from ringzero.checks.run import judge
-from ringzero.checks.seccomp import UNSAFE_SYSCALLS, probe_syscalls, seccomp_mode
+from ringzero.checks.seccomp import UNSAFE_SYSCALLS, probe_syscalls
 from ringzero.checks.seccomp import checks as seccomp_checks
 from ringzero.compliance import junit_counts
 from ringzero.spec import SeccompProfileSpec, SliceSpec, SyscallRule
@@ -65,7 +62,6 @@ def test_each_check_fails_where_its_policy_is_absent(check: Check, monkeypatch: 
 def test_probe_output_parses_values_and_missing_markers() -> None:
     out = "\x1efile:/a\nx\ny\n\n\x1efile:/b\n\x1emissing\n\x1eunit:web.slice\nActiveState=active\n\n"
     assert parse(out) == {"file:/a": "x\ny\n", "file:/b": None, "unit:web.slice": "ActiveState=active\n"}
-    assert properties("ActiveState=active\nMainPID=12\n") == {"ActiveState": "active", "MainPID": "12"}
 
 
 def test_cgroup_values_as_the_kernel_shows_them() -> None:
@@ -77,16 +73,6 @@ def test_cgroup_values_as_the_kernel_shows_them() -> None:
         "io.weight": "default 50", "pids.max": "256",
     }
     assert cgroup_files(SliceSpec("a.slice", memory_max="max")) == {"memory.max": "max"}
-
-
-def test_parsers_of_kernel_interfaces() -> None:
-    assert loaded_profiles("ringzero-demo (enforce)\n/usr/bin/man (complain)\n") == {
-        "ringzero-demo": "enforce", "/usr/bin/man": "complain"}
-    assert seccomp_mode("Name:\tsleep\nSeccomp:\t2\nSeccomp_filters:\t1\n") == 2
-    assert seccomp_mode("Name:\tsleep\n") is None
-    perf = json.dumps([{"pid": 577, "fd": 9, "prog_id": 90, "fd_type": "tracepoint", "tracepoint": "sys_enter_execve"}])
-    assert attachments(perf) == {577: ["tracepoint:sys_enter_execve (prog 90)"]}
-    assert attachments("Error: not supported") == {}
 
 
 def test_hosts_option() -> None:

@@ -74,7 +74,7 @@ recipe_files() {
 	(
 		cd "$here"
 		printf '%s\n' versions.env build.sh
-		find engine libvirt -type f \( -name go.mod -o -name go.sum -o -name '*.go' \) | LC_ALL=C sort
+		find engine libvirt -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name '*.patch' \) | LC_ALL=C sort
 	)
 }
 compute_key() {
@@ -222,6 +222,19 @@ module_version() { "$gobin" list -m -f '{{.Version}}' "$1"; }
 	done
 ) || exit 1
 
+# go-libvirt with one fix of ours (libvirt/go-libvirt-callback-deadlock.patch; upstream
+# digitalocean/go-libvirt#241 is open): the module's source is copied from the module cache,
+# patched, and used through a replace directive in the build copy's go.mod only.
+(
+	cd "$tmp/libvirt"
+	src=$("$gobin" list -m -f '{{.Dir}}' github.com/digitalocean/go-libvirt)
+	[[ -n $src && -f $src/rpc.go ]] || die "go-libvirt module source not found ($src)"
+	cp -R "$src" "$tmp/go-libvirt" && chmod -R u+w "$tmp/go-libvirt"
+	patch -s -p1 -d "$tmp/go-libvirt" <"$here/libvirt/go-libvirt-callback-deadlock.patch" ||
+		die "go-libvirt-callback-deadlock.patch does not apply to $(basename "$src")"
+	"$gobin" mod edit -replace="github.com/digitalocean/go-libvirt=$tmp/go-libvirt"
+) || exit 1
+
 gobuild() { # dir ldflags output package
 	(cd "$1" && "$gobin" build -trimpath -ldflags "$2" -o "$3" "$4") ||
 		die "go build of $4 failed (see above)"
@@ -264,6 +277,7 @@ got=$("$tmp/out/bin/pulumi-resource-libvirt" -version 2>&1 || true)
 	echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "go=$("$gobin" env GOVERSION)"
 	grep -E '^[A-Z_]+=' "$here/versions.env"
+	echo "patched=github.com/digitalocean/go-libvirt (libvirt/go-libvirt-callback-deadlock.patch)"
 	echo "# sha256"
 	(cd "$tmp/out/bin" && sha256sum -- *)
 } >"$tmp/out/BUILDINFO"

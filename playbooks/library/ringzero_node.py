@@ -212,7 +212,8 @@ class Ledger:
     - dirs: directories ringzero created (path -> owner); only these are ever removed;
     - units / profiles: systemd units and AppArmor profiles ringzero owns or adopted
       (name -> {owner, feature, adopted}).
-    `owner` is the plan's node name: two plans applied to one machine own disjoint things.
+    `owner` is the plan's `owner` (the declaring stack and node, "project/stack/node") or, for a
+    plan without one, its node name: two plans applied to one machine own disjoint things.
     Entries are written *before* the change they describe (fsync'd, atomically), so a run cut
     at any point leaves a ledger that claims at most what a re-run converges.
 
@@ -313,6 +314,17 @@ class Node:
         self.preexisting = set()  # owned units that existed before this run (claim)
         self.migrated = set()  # files identical to the plan on a node without a ledger yet (claim)
         self.diff_after = {}
+
+    def take_over_unnamed(self, node_name):
+        """Entries written before plans named their stack carry only the node's name: the first
+        stack-owned plan for that node takes them over (one stack applied them then)."""
+        moved = 0
+        for kind in ("files", "dirs", "units", "profiles"):
+            for key, e in list(self.ledger.entries(kind, node_name)):
+                self.ledger.data[kind][key] = self.owner if isinstance(e, str) else {**e, "owner": self.owner}
+                moved += 1
+        if moved and not self.check:
+            self.ledger.save()
 
     # ---- small helpers ------------------------------------------------------------------
     def fail(self, msg):
@@ -898,11 +910,17 @@ def converge(module, plan, previous, features, state, state_dir):
     """The whole run, under the node's lock: ledger loaded (or refused), then present/absent."""
     plan = select(plan, features)
     ledger = Ledger(state_dir)
-    node = Node(module, ledger, plan["node"], features)
+    # The owner of what the plan puts on the node: the stack that declared it ("project/stack/node",
+    # set by PlaybookRun), so two stacks applying to one node never remove each other's objects;
+    # a plan without one (`ringzero plan`, the Ansible-only way) is owned by its node name.
+    owner = plan.get("owner") or plan["node"]
+    node = Node(module, ledger, owner, features)
     try:
-        ledger.lock(plan["node"])
+        ledger.lock(owner)
         try:
             ledger.load()
+            if owner != plan["node"]:
+                node.take_over_unnamed(plan["node"])
             if state == "present":
                 node.present(plan, select(previous, features))
             else:

@@ -225,3 +225,33 @@ def test_a_node_applied_before_the_ledger_existed_is_taken_over_not_refused(tree
     (state / "adopted").rmdir()
     with pytest.raises(Failed, match=r"batch\.slice exists and ringzero did not create it"):
         run(state, plan("vm1", {str(other): "[Slice]\n"}))
+
+
+def test_two_stacks_on_one_node_own_and_remove_only_their_own(tree: tuple[Path, Path]) -> None:
+    state, etc = tree
+    a, b = etc / "a.conf", etc / "b.conf"
+    pa = {**plan("vm1", {str(a): "a\n"}), "owner": "proj/stack-a/vm1"}
+    pb = {**plan("vm1", {str(b): "b\n"}), "owner": "proj/stack-b/vm1"}
+    run(state, pa)
+    run(state, pb)
+    owners = {p: e["owner"] for p, e in json.loads((state / "ledger.json").read_text())["files"].items()}
+    assert owners == {str(a): "proj/stack-a/vm1", str(b): "proj/stack-b/vm1"}
+    with pytest.raises(Failed, match="belongs to ringzero node plan 'proj/stack-a/vm1'"):
+        run(state, {**plan("vm1", {str(a): "mine\n"}), "owner": "proj/stack-b/vm1"})
+    run(state, pb, "absent")
+    assert a.read_text() == "a\n" and not b.exists()
+
+
+def test_entries_of_a_plan_without_owner_are_taken_over_by_its_stack(tree: tuple[Path, Path]) -> None:
+    state, etc = tree
+    f = etc / "new.d" / "a.conf"
+    run(state, plan("vm1", {str(f): "a\n"}))  # applied before plans named their stack
+    run(state, {**plan("vm1", {str(f): "a\n"}), "owner": "proj/stack/vm1"}, check=True)
+    assert {e["owner"] for e in json.loads((state / "ledger.json").read_text())["files"].values()} == {"vm1"}
+    node = run(state, {**plan("vm1", {str(f): "a\n"}), "owner": "proj/stack/vm1"})
+    assert node.changes == []
+    ledger = json.loads((state / "ledger.json").read_text())
+    assert {e["owner"] for e in ledger["files"].values()} == {"proj/stack/vm1"}
+    assert set(ledger["dirs"].values()) == {"proj/stack/vm1"}
+    run(state, {**plan("vm1", {str(f): "a\n"}), "owner": "proj/stack/vm1"}, "absent")
+    assert not f.exists() and not f.parent.exists()

@@ -14,9 +14,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from typing import Any
 
 from .paths import playbooks_dir
+from .plan_schema import Feature, NodePlan, PlanFile
 from .render import (
     KVM_PACKAGES,
     SYSTEMD_DIR,
@@ -47,7 +47,7 @@ def host_settings(topology: Topology, node: str) -> HostSpec:
     return declared_host(topology, node) or HostSpec(name=node)
 
 
-def _unit_files(unit: str, files: dict[str, Any]) -> list[str]:
+def _unit_files(unit: str, files: dict[str, PlanFile]) -> list[str]:
     """The plan's files that change what `unit` runs: the unit, its drop-ins."""
     prefix = f"{SYSTEMD_DIR}/{unit}"
     return sorted(p for p in files if p == prefix or p.startswith(prefix + ".d/"))
@@ -83,12 +83,12 @@ def shown_properties(directives: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def empty_plan(node: str) -> dict[str, Any]:
+def empty_plan(node: str) -> NodePlan:
     return {"node": node, "files": {}, "apparmor": [], "slices": [], "units": [], "packages": [], "hooks": [],
             "module_params": []}
 
 
-def node_plan(topology: Topology, node: str) -> dict[str, Any]:
+def node_plan(topology: Topology, node: str) -> NodePlan:
     """The whole plan for `node`; every entry names its feature (playbooks can select some)."""
     policies = next((n for n in topology.nodes if n.node == node), None)
     if policies is None:
@@ -96,14 +96,14 @@ def node_plan(topology: Topology, node: str) -> dict[str, Any]:
     return policies_plan(policies, host_settings(topology, node))
 
 
-def policies_plan(policies: NodePolicies, host: HostSpec) -> dict[str, Any]:
+def policies_plan(policies: NodePolicies, host: HostSpec) -> NodePlan:
     plan = empty_plan(policies.node)
-    files: dict[str, dict[str, Any]] = plan["files"]
-    owned: dict[str, str] = {}  # unit -> feature that installs it
+    files: dict[str, PlanFile] = plan["files"]
+    owned: dict[str, Feature] = {}  # unit -> feature that installs it
     adopted: set[str] = set()  # units declared with adopt: true
     confined: set[str] = set()
 
-    def add(feature: str, rendered: dict[str, str], adopt: bool = False) -> None:
+    def add(feature: Feature, rendered: dict[str, str], adopt: bool = False) -> None:
         # adopt: the node module may take over a file it did not create (saving the original).
         files.update({p: {"content": t, "mode": "0644", "feature": feature, "adopt": adopt}
                       for p, t in rendered.items()})
@@ -158,7 +158,7 @@ def policies_plan(policies: NodePolicies, host: HostSpec) -> dict[str, Any]:
     return plan
 
 
-def plan_hash(plan: dict[str, Any]) -> str:
+def plan_hash(plan: NodePlan) -> str:
     """A content hash of the plan and of the playbooks that apply it (module code included)."""
     h = hashlib.sha256(json.dumps(plan, sort_keys=True).encode())
     h.update(_playbooks_digest().encode())

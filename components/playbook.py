@@ -36,6 +36,7 @@ from . import keyfiles
 from .dynamic import DYNAMIC_ALIASES
 from .paths import playbooks_dir
 from .plan import plan_hash
+from .plan_schema import NodePlan
 
 PLAYBOOK = "site.yml"
 
@@ -136,6 +137,23 @@ def run_playbook(
 _PROGRESS = "ringzero-progress: "
 
 
+def runner_args(
+    private_data_dir: Path, playbook: Path, inv: dict[str, Any], extravars: dict[str, Any], check: bool,
+) -> dict[str, Any]:
+    """ansible-runner's arguments, the extra vars (the plan) written to `env/extravars` in the
+    private data dir (0600, dir 0700): ansible-runner then passes `-e @<that file>`.
+
+    Given as `extravars=` they would become one `-e '{...}'` argument, visible to every local
+    user in `ps`, and a plan over 128 KiB (MAX_ARG_STRLEN, a few hundred policies) would not
+    even start.
+    """
+    env = private_data_dir / "env"
+    env.mkdir(mode=0o700, exist_ok=True)
+    keyfiles.write_secret(env / "extravars", json.dumps(extravars))
+    return {"private_data_dir": str(private_data_dir), "playbook": str(playbook), "inventory": inv,
+            "cmdline": "--check" if check else None, "suppress_env_files": True}
+
+
 def _run_in_process(
     node: dict[str, Any], private_key: str, extravars: dict[str, Any], playbook: str, check: bool,
 ) -> RunResult:
@@ -168,15 +186,10 @@ def _run_in_process(
             return True
 
         r = ansible_runner.run(
-            private_data_dir=tmp,
-            playbook=str(playbooks_dir() / playbook),
-            inventory=inventory(node, key),
-            extravars=extravars,
+            **runner_args(tmp_dir, playbooks_dir() / playbook, inventory(node, key), extravars, check),
             envvars=ssh_env(tmp, kh),
-            cmdline="--check" if check else None,
             event_handler=on_event,
             quiet=True,
-            suppress_env_files=True,
         )
         result.ok = r.rc == 0 and not result.failures
         if not result.ok and not result.failures:
@@ -268,7 +281,7 @@ class PlaybookRun(dyn.Resource, module="ringzero", name="PlaybookRun"):
 
     def __init__(
         self, name: str, *, node: pulumi.Input[dict[str, Any]], private_key: pulumi.Input[str],
-        plan: dict[str, Any], playbook: str = PLAYBOOK, opts: pulumi.ResourceOptions | None = None,
+        plan: NodePlan, playbook: str = PLAYBOOK, opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"],
                                                                          aliases=DYNAMIC_ALIASES))

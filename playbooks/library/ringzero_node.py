@@ -140,6 +140,7 @@ import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.ringzero_plan import plan_errors
 
 APPARMOR_PROFILES = "/sys/kernel/security/apparmor/profiles"
 SYSTEMD_DIR = "/etc/systemd/system"
@@ -947,6 +948,10 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    # A malformed plan stops here, naming the field, before the node is touched.
+    errors = plan_errors(p["plan"])
+    if errors:
+        module.fail_json(msg="ringzero_node: the plan does not match its schema: " + "; ".join(errors))
     node = converge(module, p["plan"], p["previous"], p["features"], p["state"], p["state_dir"])
     result = {"changed": bool(node.changes), "changes": node.changes, "kept": node.kept,
               "reboot_required": bool(node.reboot_notes), "reboot_notes": node.reboot_notes}

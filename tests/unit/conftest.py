@@ -5,8 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import ansible.module_utils
 import pulumi
 import pytest
+
+# The node module imports its helpers as `ansible.module_utils.ringzero_*`; Ansible finds them in
+# playbooks/module_utils beside the playbooks, and so do the unit tests that load the module.
+ansible.module_utils.__path__.append(str(Path(__file__).resolve().parents[2] / "playbooks" / "module_utils"))
 
 
 class RecordingMocks(pulumi.runtime.Mocks):

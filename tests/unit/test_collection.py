@@ -31,7 +31,13 @@ def test_the_layout_carries_the_module_playbooks_and_role_under_their_fqcn(tmp_p
     galaxy = yaml.safe_load((dest / "galaxy.yml").read_text())
     assert galaxy["version"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     module = dest / "plugins" / "modules" / "ringzero_node.py"
-    assert module.read_bytes() == (ROOT / "playbooks" / "library" / "ringzero_node.py").read_bytes()
+    source = (ROOT / "playbooks" / "library" / "ringzero_node.py").read_text()
+    assert module.read_text() == build.collection_module(source)
+    assert "from ansible.module_utils.ringzero_plan import plan_errors" in source
+    assert "from ansible_collections.ringzero.node.plugins.module_utils.ringzero_plan import plan_errors" \
+        in module.read_text()
+    helper = dest / "plugins" / "module_utils" / "ringzero_plan.py"
+    assert helper.read_bytes() == (ROOT / "playbooks" / "module_utils" / "ringzero_plan.py").read_bytes()
     for playbook in (ROOT / "playbooks").glob("*.yml"):
         tasks = [t for play in yaml.safe_load((dest / "playbooks" / playbook.name).read_text()) for t in play["tasks"]]
         assert "ringzero.node.ringzero_node" in tasks[0] and "ringzero_node" not in tasks[0], playbook.name

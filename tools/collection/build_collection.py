@@ -25,6 +25,16 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 NAMESPACE, NAME = "ringzero", "node"
 MODULE = ROOT / "playbooks" / "library" / "ringzero_node.py"
+MODULE_UTILS = ROOT / "playbooks" / "module_utils"
+# The module imports its helpers as `ansible.module_utils.ringzero_*` (Ansible finds them in
+# playbooks/module_utils beside the playbooks); in the collection they are the collection's own.
+_UTILS_IMPORT = re.compile(r"(?m)^from ansible\.module_utils\.(ringzero_\w+) import ")
+
+
+def collection_module(source: str) -> str:
+    """The module's source as the collection ships it: its helpers imported from the collection."""
+    return _UTILS_IMPORT.sub(rf"from ansible_collections.{NAMESPACE}.{NAME}.plugins.module_utils.\1 import ", source)
+
 
 def _tool(name: str) -> str:
     beside = Path(sys.executable).parent / name
@@ -45,7 +55,11 @@ def layout(build: Path) -> Path:
     galaxy = dest / "galaxy.yml"
     galaxy.write_text(re.sub(r"(?m)^version: .*$", f"version: {version()}", galaxy.read_text()))
     (dest / "plugins" / "modules").mkdir(parents=True)
-    shutil.copy2(MODULE, dest / "plugins" / "modules" / MODULE.name)
+    (dest / "plugins" / "modules" / MODULE.name).write_text(collection_module(MODULE.read_text()))
+    shutil.copymode(MODULE, dest / "plugins" / "modules" / MODULE.name)
+    (dest / "plugins" / "module_utils").mkdir()
+    for util in sorted(MODULE_UTILS.glob("ringzero_*.py")):
+        shutil.copy2(util, dest / "plugins" / "module_utils" / util.name)
     (dest / "playbooks").mkdir()
     for playbook in sorted((ROOT / "playbooks").glob("*.yml")):
         text = re.sub(r"(?m)^(\s+)ringzero_node:$", rf"\1{NAMESPACE}.{NAME}.ringzero_node:", playbook.read_text())

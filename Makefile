@@ -94,7 +94,7 @@ env:
 	@echo 'export PULUMI_IGNORE_AMBIENT_PLUGINS=true'
 
 # ---- tests (fast tiers first; a missing tool fails, never skips) --------------------------
-TIERS := lint collection-sanity unit validate package engine check kernel e2e
+TIERS := lint collection-sanity unit validate package engine check kernel e2e faults
 # Each tier in order, its time printed; the first failure stops the run.
 test:
 	@for t in $(TIERS); do s=$$(date +%s); $(MAKE) --no-print-directory $$t || exit 1; \
@@ -131,6 +131,11 @@ kernel: publish-image
 # Boots real guests (TCG here): about 12 minutes, see README.
 e2e: pulumi-dirs publish-image
 	$(PYTEST) -v tests/e2e
+
+# One guest booted by the real engine, interrupted on purpose (SIGKILL, SSH cut, guest reset,
+# libvirtd restart, a full state filesystem, two runs at once); each recovery proven on the node.
+faults: pulumi-dirs publish-image
+	$(PYTEST) -v tests/faults
 
 # ---- the reference stack --------------------------------------------------------------------
 # A new stack on this machine: a salt Pulumi wrote for another machine's passphrase (setup

@@ -15,21 +15,10 @@ import functools
 import hashlib
 import json
 
+from .kinds import PlanParts, registry
 from .paths import playbooks_dir
-from .plan_schema import Feature, NodePlan, PlanFile
-from .render import (
-    KVM_PACKAGES,
-    SYSTEMD_DIR,
-    XEN_GRUB,
-    XEN_PACKAGES,
-    render_apparmor,
-    render_ebpf,
-    render_host_prep,
-    render_seccomp,
-    render_service,
-    render_slice,
-    slice_directives,
-)
+from .plan_schema import NodePlan, PlanFile
+from .render import SYSTEMD_DIR
 from .spec import HostSpec, NodePolicies, SpecError, Topology
 
 # What each feature playbook selects from a plan (playbooks/<feature>.yml); site.yml takes all.
@@ -53,36 +42,6 @@ def _unit_files(unit: str, files: dict[str, PlanFile]) -> list[str]:
     return sorted(p for p in files if p == prefix or p.startswith(prefix + ".d/"))
 
 
-def _timespan(usec: int) -> str:
-    """A duration the way `systemctl show` prints it ("500ms", "1s", "1.500000s")."""
-    if usec % 1_000_000 == 0:
-        return f"{usec // 1_000_000}s"
-    if usec < 1_000_000 and usec % 1000 == 0:
-        return f"{usec // 1000}ms"
-    return f"{usec / 1_000_000:.6f}s"
-
-
-def shown_properties(directives: dict[str, str]) -> dict[str, str]:
-    """The slice's directives as `systemctl show` reports them once in effect: the module
-    compares these to find drift (a `systemctl set-property` override, say).
-
-    systemd 252 resolves a percentage when it loads the unit (MemoryMax=50% becomes half the
-    node's physical memory in bytes, TasksMax=10% a tenth of the node's task limit) and
-    `systemctl show` prints that number, which depends on the node: such properties are left
-    out here (the compliance checks compute them from the node's own figures). CPUWeight=idle
-    is printed as "idle" and TasksMax=infinity as "infinity", as declared.
-    """
-    out: dict[str, str] = {}
-    for key, value in directives.items():
-        if key == "CPUQuota":
-            out["CPUQuotaPerSecUSec"] = _timespan(int(value.rstrip("%")) * 10_000)
-        elif value.endswith("%"):
-            continue
-        else:
-            out[key] = value
-    return out
-
-
 def empty_plan(node: str) -> NodePlan:
     return {"node": node, "files": {}, "apparmor": [], "slices": [], "units": [], "packages": [], "hooks": [],
             "module_params": []}
@@ -97,62 +56,19 @@ def node_plan(topology: Topology, node: str) -> NodePlan:
 
 
 def policies_plan(policies: NodePolicies, host: HostSpec) -> NodePlan:
-    plan = empty_plan(policies.node)
-    files: dict[str, PlanFile] = plan["files"]
-    owned: dict[str, Feature] = {}  # unit -> feature that installs it
-    adopted: set[str] = set()  # units declared with adopt: true
-    confined: set[str] = set()
-
-    def add(feature: Feature, rendered: dict[str, str], adopt: bool = False) -> None:
-        # adopt: the node module may take over a file it did not create (saving the original).
-        files.update({p: {"content": t, "mode": "0644", "feature": feature, "adopt": adopt}
-                      for p, t in rendered.items()})
-
-    for svc in policies.services:
-        add("services", render_service(svc), adopt=svc.adopt)
-        owned[svc.name] = "services"
-        if svc.adopt:
-            adopted.add(svc.name)
-    for sl in policies.slices:
-        add("slices", render_slice(sl))
-        directives = dict(slice_directives(sl))
-        plan["slices"].append({
-            "unit": sl.name, "path": f"{SYSTEMD_DIR}/{sl.name}", "feature": "slices",
-            "properties": directives, "expect": shown_properties(directives),
-        })
-        confined.update(sl.services)
-    for ap in policies.apparmor:
-        rendered = render_apparmor(ap)
-        add("apparmor", rendered, adopt=ap.adopt)
-        plan["apparmor"].append({"name": ap.name, "path": next(iter(rendered)), "mode": ap.mode, "feature": "apparmor",
-                                 "adopt": ap.adopt})
-    for sc in policies.seccomp:
-        add("seccomp", render_seccomp(sc))
-        confined.update(sc.services)
-    programs: dict[str, list[str]] = {}
-    for ag in policies.ebpf:
-        add("ebpf", render_ebpf(ag))
-        owned[ag.unit_name] = "ebpf"
-        programs[ag.unit_name] = [ag.program_path] if ag.program is not None else []
-    if policies.host_prep is not None:
-        add("host_prep", render_host_prep(policies.host_prep, policies.node, host))
-        plan["packages"] = list(KVM_PACKAGES if policies.host_prep == "kvm" else XEN_PACKAGES)
-        if policies.host_prep == "kvm":
-            # A loaded module keeps its old options: reload it (or say a reboot is needed).
-            plan["module_params"] = [
-                {"module": m, "param": "nested", "value": str(int(host.nested_virt)), "feature": "host_prep"}
-                for m in ("kvm_intel", "kvm_amd")
-            ]
-        if policies.host_prep == "xen":
-            plan["hooks"].append({
-                "argv": ["/usr/sbin/update-grub"], "files": [XEN_GRUB], "reboot": True, "feature": "host_prep",
-                "why": "Xen becomes the default boot entry with the next reboot",
-            })
-    for unit, feature in owned.items():
-        unit_files = sorted(_unit_files(unit, files) + programs.get(unit, []))
+    """The plan of one node's policies: each kind adds its part (`ringzero.kinds`), then the
+    units section says which units to enable and restart when which of their files change."""
+    parts = PlanParts(empty_plan(policies.node))
+    for kind in registry():
+        for spec in kind.declared(policies, host):
+            kind.plan(parts, spec)
+    plan = parts.plan
+    files = plan["files"]
+    for unit, feature in parts.owned.items():
+        unit_files = sorted(_unit_files(unit, files) + parts.programs.get(unit, []))
         plan["units"].append({"unit": unit, "owned": True, "feature": feature, "files": unit_files,
-                              "adopt": unit in adopted})
-    for unit in sorted(confined - set(owned)):
+                              "adopt": unit in parts.adopted})
+    for unit in sorted(parts.confined - set(parts.owned)):
         plan["units"].append({"unit": unit, "owned": False, "feature": "confined", "files": _unit_files(unit, files),
                               "adopt": False})
     return plan

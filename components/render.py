@@ -1,9 +1,11 @@
-"""Render every artifact of a declaration from templates/ (jinja2, StrictUndefined).
+"""Render from templates/ (jinja2, StrictUndefined): the environment every renderer uses, and
+the VM side (libvirt domains, the XSLT, cloud-init). Each policy kind renders its own files
+(`ringzero.kinds.<kind>.render`) with `render()` from here.
 
-The decisions (which directives, which flags) are made here in Python, where unit tests see
+The decisions (which directives, which flags) are made in Python, where unit tests see
 them; the templates only lay values out. Example::
 
-    from ringzero.render import render_slice
+    from ringzero.kinds.slice.render import render_slice
     files = render_slice(SliceSpec("web.slice", cpu_weight=200))
     print(files["/etc/systemd/system/web.slice"])
 """
@@ -16,20 +18,9 @@ from typing import Any
 import jinja2
 
 from .paths import templates_dir
-from .spec import (
-    AppArmorProfileSpec,
-    BaseImageSpec,
-    EbpfAgentSpec,
-    HostSpec,
-    SeccompProfileSpec,
-    ServiceSpec,
-    SliceSpec,
-    VmSpec,
-)
+from .spec import BaseImageSpec, HostSpec, VmSpec
 
 SYSTEMD_DIR = "/etc/systemd/system"
-APPARMOR_DIR = "/etc/apparmor.d"
-SECCOMP_DIRS = ("/etc/ringzero/seccomp", "/var/lib/kubelet/seccomp/profiles/ringzero")
 
 
 def _systemd_escape(value: str) -> str:
@@ -57,161 +48,6 @@ def environment() -> jinja2.Environment:
 
 def render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
-
-
-# ---- cgroup v2 slices -------------------------------------------------------------------
-
-def slice_directives(spec: SliceSpec) -> list[tuple[str, str]]:
-    """The [Slice] section: systemd directive -> value, in a stable order."""
-    out: list[tuple[str, str]] = []
-    if spec.cpu_weight is not None:
-        out.append(("CPUWeight", str(spec.cpu_weight)))
-    if spec.cpu_quota_percent is not None:
-        out.append(("CPUQuota", f"{spec.cpu_quota_percent}%"))
-    for field, key in (("memory_min", "MemoryMin"), ("memory_low", "MemoryLow"),
-                       ("memory_high", "MemoryHigh"), ("memory_max", "MemoryMax")):
-        if spec.is_set(field):
-            if spec.percent(field) is not None:
-                # systemd resolves a percentage against the node's physical memory itself.
-                out.append((key, str(getattr(spec, field))))
-                continue
-            b = spec.bytes(field)
-            out.append((key, "infinity" if b is None else str(b)))
-    if spec.io_weight is not None:
-        out.append(("IOWeight", str(spec.io_weight)))
-    if spec.tasks_max is not None:
-        out.append(("TasksMax", str(spec.tasks_max)))
-    return out
-
-
-def render_slice(spec: SliceSpec) -> dict[str, str]:
-    files = {
-        f"{SYSTEMD_DIR}/{spec.name}": render(
-            "etc/systemd/system/slice.slice.j2", spec=spec,
-            description=spec.description or f"ringzero slice {spec.name}",
-            directives=slice_directives(spec),
-        )
-    }
-    for svc in spec.services:
-        files[f"{SYSTEMD_DIR}/{svc}.d/ringzero-slice.conf"] = render(
-            "etc/systemd/system/service-slice.conf.j2", spec=spec, service=svc
-        )
-    return files
-
-
-# ---- AppArmor -----------------------------------------------------------------------------
-
-def apparmor_rules(spec: AppArmorProfileSpec) -> list[str]:
-    rules = [f"capability {c}" for c in spec.capabilities]
-    rules += [
-        ("deny " if n.deny else "") + " ".join(x for x in ("network", n.family, n.type) if x)
-        for n in spec.network
-    ]
-    rules += [("deny " if r.deny else "") + f"{r.path} {r.perms}" for r in spec.files]
-    return rules
-
-
-def render_apparmor(spec: AppArmorProfileSpec) -> dict[str, str]:
-    path = f"{APPARMOR_DIR}/{spec.file_name}"
-    if spec.raw is not None:
-        return {path: render("etc/apparmor.d/raw-profile.j2", spec=spec)}
-    flags = "complain" if spec.mode == "complain" else ""
-    return {path: render("etc/apparmor.d/profile.j2", spec=spec, flags=flags, rules=apparmor_rules(spec))}
-
-
-# ---- seccomp ------------------------------------------------------------------------------
-
-def _errno_number(name: str) -> int:
-    import errno
-
-    return int(getattr(errno, name))
-
-
-def seccomp_oci(spec: SeccompProfileSpec) -> dict[str, Any]:
-    """The profile in the OCI runtime-spec / Docker / kubelet JSON format."""
-    syscalls: list[dict[str, Any]] = []
-    for rule in spec.rules:
-        entry: dict[str, Any] = {"names": list(rule.names), "action": rule.action}
-        if rule.action == "SCMP_ACT_ERRNO":
-            entry["errnoRet"] = _errno_number(rule.errno or spec.default_errno)
-        syscalls.append(entry)
-    profile: dict[str, Any] = {"defaultAction": spec.default_action}
-    if spec.default_action == "SCMP_ACT_ERRNO":
-        profile["defaultErrnoRet"] = _errno_number(spec.default_errno)
-    profile["architectures"] = [spec.oci_arch]
-    profile["syscalls"] = syscalls
-    return profile
-
-
-def render_seccomp(spec: SeccompProfileSpec) -> dict[str, str]:
-    text = render("seccomp/profile.json.j2", profile=seccomp_oci(spec))
-    files = {f"{d}/{spec.name}.json": text for d in SECCOMP_DIRS}
-    systemd = spec.systemd_filter
-    for svc in spec.services:
-        assert systemd is not None  # the spec refuses services it cannot express
-        files[f"{SYSTEMD_DIR}/{svc}.d/ringzero-seccomp-{spec.name}.conf"] = render(
-            "etc/systemd/system/seccomp-dropin.conf.j2", spec=spec, service=svc,
-            filter=systemd[0], errno=systemd[1],
-        )
-    return files
-
-
-# ---- eBPF agents --------------------------------------------------------------------------
-
-def ebpf_exec(spec: EbpfAgentSpec) -> tuple[list[str], str]:
-    """(ExecStartPre= lines, ExecStart=) for the agent's service."""
-    if spec.output == "journal":
-        return [], f"/usr/bin/bpftrace -B line {spec.program_path}"
-    directory = spec.output.rsplit("/", 1)[0] or "/"
-    return [f"/bin/mkdir -p {directory}"], f"/usr/bin/bpftrace -B line -o {spec.output} {spec.program_path}"
-
-
-def render_ebpf(spec: EbpfAgentSpec) -> dict[str, str]:
-    pre, exec_start = ebpf_exec(spec)
-    files = {
-        f"{SYSTEMD_DIR}/{spec.unit_name}": render(
-            "etc/systemd/system/ebpf-agent.service.j2", spec=spec, pre=pre, exec_start=exec_start
-        )
-    }
-    if spec.program is not None:
-        header = f"// Managed by ringzero: EbpfAgent {spec.name}.\n"
-        files[spec.program_path] = header + spec.program.rstrip("\n") + "\n"
-    return files
-
-
-# ---- workload services --------------------------------------------------------------------
-
-def render_service(spec: ServiceSpec) -> dict[str, str]:
-    return {
-        f"{SYSTEMD_DIR}/{spec.name}": render(
-            "etc/systemd/system/workload.service.j2", spec=spec,
-            description=spec.description or f"ringzero service {spec.name}",
-        )
-    }
-
-
-# ---- hypervisor host preparation -------------------------------------------------------------
-
-KVM_PACKAGES = ("qemu-system-x86", "libvirt-daemon-system", "libvirt-clients")
-KVM_MODPROBE = "/etc/modprobe.d/ringzero-kvm.conf"
-XEN_PACKAGES = ("xen-system-amd64",)
-XEN_GRUB = "/etc/default/grub.d/ringzero-xen.cfg"
-XEN_GRUB_DEFAULT = "Debian GNU/Linux, with Xen hypervisor"
-
-
-def xen_cmdline(host: HostSpec) -> str:
-    """dom0 memory fixed at the declared size (no ballooning), as Xen's docs recommend."""
-    return f"dom0_mem={host.dom0_memory_mib}M,max:{host.dom0_memory_mib}M"
-
-
-def render_host_prep(kind: str, node: str, host: HostSpec) -> dict[str, str]:
-    """The configuration files host preparation of `kind` writes on `node` (settings from `host`)."""
-    if kind == "kvm":
-        return {KVM_MODPROBE: render("etc/modprobe.d/ringzero-kvm.conf.j2", node=node, nested=int(host.nested_virt))}
-    return {XEN_GRUB: render(
-        "etc/default/grub.d/ringzero-xen.cfg.j2", node=node, grub_default=XEN_GRUB_DEFAULT,
-        xen_cmdline=xen_cmdline(host),
-    )}
 
 
 # ---- libvirt domains and cloud-init ------------------------------------------------------

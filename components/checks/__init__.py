@@ -1,15 +1,16 @@
 """Compliance checks derived from a declaration: every declared policy, as observable facts.
 
 `expectations(topology)` expands each node's specs into `Check`s with readable ids
-(`vm1::slice:web.slice::memory.max`); the testinfra suite (`ringzero/compliance_suite` in the wheel) runs them.
+(`vm1::slice:web.slice::memory.max`), each kind's from its own `ringzero.kinds.<kind>.checks`;
+the testinfra suite (`ringzero/compliance_suite` in the wheel) runs them.
 Nothing here restates a declaration by hand: change the spec and the checks follow.
 """
 
 from __future__ import annotations
 
+from ..kinds import registry
 from ..plan import declared_host, host_settings
 from ..spec import Topology
-from . import apparmor, bpf, cgroup, hostprep, seccomp, services
 from .base import Check
 from .baseline import Baseline, baseline_checks
 from .probe import Probe
@@ -18,25 +19,15 @@ __all__ = ["Check", "Probe", "expectations", "machine_checks"]
 
 
 def expectations(topology: Topology, nodes: set[str] | None = None) -> list[Check]:
+    """Every declared policy's checks, node by node, kind by kind (`ringzero.kinds.registry`)."""
     out: list[Check] = []
     for pol in topology.nodes:
         if nodes is not None and pol.node not in nodes:
             continue
-        n = pol.node
-        for svc in pol.services:
-            out += services.checks(n, svc)
-        for sl in pol.slices:
-            out += cgroup.checks(n, sl)
-        for ap in pol.apparmor:
-            out += apparmor.checks(n, ap)
-        for sc in pol.seccomp:
-            out += seccomp.checks(n, sc)
-        for ag in pol.ebpf:
-            out += bpf.checks(n, ag)
-        if pol.host_prep == "kvm":
-            out += hostprep.kvm_checks(n, host_settings(topology, n))
-        elif pol.host_prep == "xen":
-            out += hostprep.xen_checks(n, host_settings(topology, n))
+        host = host_settings(topology, pol.node)
+        for kind in registry():
+            for spec in kind.declared(pol, host):
+                out += kind.checks(pol.node, spec)
     return out
 
 

@@ -1,20 +1,25 @@
-"""Typed, frozen, validated declarations. No Pulumi in here: specs are plain data."""
+"""Typed, frozen, validated declarations. No Pulumi in here: specs are plain data.
 
-from .apparmor import AppArmorProfileSpec, FileRule, NetworkRule
-from .cgroup import SliceSpec
-from .ebpf import EbpfAgentSpec
+The policy kinds' specs live with their kind (`ringzero.kinds.<kind>.spec`) and are
+re-exported here: `ringzero.spec` is where a user imports every spec from.
+"""
+
+from ..kinds.apparmor.spec import AppArmorProfileSpec, FileRule, NetworkRule
+from ..kinds.ebpf.spec import EbpfAgentSpec
+from ..kinds.hostprep.spec import HostPrepSpec
+from ..kinds.seccomp.spec import SeccompProfileSpec, SyscallRule
+from ..kinds.service.spec import ServiceSpec
+from ..kinds.slice.spec import SliceSpec
 from .errors import SpecError
 from .host import HostSpec
 from .image import BaseImageSpec
 from .manifest import from_data, from_manifest, to_manifest
 from .node import NodePolicies
-from .seccomp import SeccompProfileSpec, SyscallRule
-from .service import ServiceSpec
 from .topology import Allocation, Topology
 from .vm import VmSpec
 
 __all__ = [
-    "Allocation", "AppArmorProfileSpec", "BaseImageSpec", "EbpfAgentSpec", "FileRule",
+    "Allocation", "AppArmorProfileSpec", "BaseImageSpec", "EbpfAgentSpec", "FileRule", "HostPrepSpec",
     "HostSpec", "NetworkRule", "NodePolicies", "SeccompProfileSpec", "ServiceSpec", "SliceSpec", "SpecError",
     "SyscallRule", "Topology", "VmSpec", "from_data", "from_manifest", "to_manifest",
 ]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..kinds.apparmor.spec import AppArmorProfileSpec
+from ..kinds.ebpf.spec import EbpfAgentSpec
+from ..kinds.seccomp.spec import SeccompProfileSpec
+from ..kinds.service.spec import ServiceSpec
+from ..kinds.slice.spec import SliceSpec
 from ._check import Ctx
-from .apparmor import AppArmorProfileSpec
-from .cgroup import SliceSpec
-from .ebpf import EbpfAgentSpec
-from .seccomp import SeccompProfileSpec
-from .service import ServiceSpec
 
 
 @dataclass(frozen=True)
@@ -67,15 +67,8 @@ class NodePolicies:
     def _check_files(self, ctx: Ctx) -> None:
         """Two policies never write one file: each path a policy renders (or an agent's bpftrace
         writes) has one owner on the node, or applying one would overwrite the other."""
-        from ..render import (  # the renderer imports the specs
-            KVM_MODPROBE,
-            XEN_GRUB,
-            render_apparmor,
-            render_ebpf,
-            render_seccomp,
-            render_service,
-            render_slice,
-        )
+        from ..kinds import registry  # the kinds' renderers import the specs
+        from .host import HostSpec
 
         owners: dict[str, str] = {}
 
@@ -86,20 +79,13 @@ class NodePolicies:
                     raise ctx.fail("files", path, f"one policy per file on a node: {path} is written by "
                                    f"both {first} and {who}")
 
-        for svc in self.services:
-            claim(render_service(svc), f"Service {svc.name!r}")
-        for sl in self.slices:
-            claim(render_slice(sl), f"CgroupSlice {sl.name!r}")
-        for ap in self.apparmor:
-            claim(render_apparmor(ap), f"AppArmorProfile {ap.name!r}")
-        for sc in self.seccomp:
-            claim(render_seccomp(sc), f"SeccompProfile {sc.name!r}")
-        for ag in self.ebpf:
-            claim(render_ebpf(ag), f"EbpfAgent {ag.name!r}")
-            if ag.output != "journal":
-                claim([ag.output], f"EbpfAgent {ag.name!r} (its output)")
-        if self.host_prep is not None:
-            claim([KVM_MODPROBE if self.host_prep == "kvm" else XEN_GRUB], f"host_prep {self.host_prep!r}")
+        # Which files a spec writes does not depend on its host's settings: HostSpec defaults do.
+        host = HostSpec(name=self.node)
+        for kind in registry():
+            for spec in kind.declared(self, host):
+                claim(kind.render(spec), kind.owner(spec))
+                for path, who in kind.also_writes(spec):
+                    claim([path], who)
 
     @property
     def is_empty(self) -> bool:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from ringzero.checks.cgroup import MEMINFO, cgroup_files, checks, percent_bytes
 from ringzero.checks.probe import Probe
+from ringzero.kinds.slice.checks import MEMINFO, checks, percent_bytes
+from ringzero.kinds.slice.expect import cgroup_files
 from ringzero.spec import SliceSpec
 
 MEMINFO_2G = "MemTotal:        2014548 kB\nMemFree:          123456 kB\n"

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from ringzero.checks import Check, Probe, expectations
-from ringzero.checks.cgroup import cgroup_files
 from ringzero.checks.hosts import parse_endpoints
 from ringzero.checks.probe import TIMED_OUT, parse
 from ringzero.checks.run import judge
-from ringzero.checks.seccomp import UNSAFE_SYSCALLS, probe_syscalls
-from ringzero.checks.seccomp import checks as seccomp_checks
-from ringzero.compliance import junit_counts
+from ringzero.kinds.seccomp.checks import UNSAFE_SYSCALLS, probe_syscalls
+from ringzero.kinds.seccomp.checks import checks as seccomp_checks
+from ringzero.kinds.slice.expect import cgroup_files
 from ringzero.spec import SeccompProfileSpec, SliceSpec, SyscallRule
 from ringzero.spec._libseccomp import syscall_number
 from tests.fixtures import local_topology
@@ -50,8 +48,8 @@ def test_ids_are_readable_and_unique() -> None:
 
 @pytest.mark.parametrize("check", CHECKS, ids=[c.id for c in CHECKS])
 def test_each_check_fails_where_its_policy_is_absent(check: Check, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("ringzero.checks.bpf.EVENT_TIMEOUT_S", 0)
-    monkeypatch.setattr("ringzero.checks.bpf.ATTACH_GRACE_S", 0)
+    monkeypatch.setattr("ringzero.kinds.ebpf.checks.EVENT_TIMEOUT_S", 0)
+    monkeypatch.setattr("ringzero.kinds.ebpf.checks.ATTACH_GRACE_S", 0)
     monkeypatch.setattr("time.sleep", lambda _s: None)
     probe = Probe(DeadHost(), check.node)
     probe.fetch(check.reads)
@@ -86,19 +84,6 @@ def test_hosts_option() -> None:
         parse_endpoints("vm9=ssh://root@h:22", ["vm1"])
     with pytest.raises(ValueError, match="expected \\[NAME=\\]ssh://"):
         parse_endpoints("vm1=http://h", ["vm1"])
-
-
-def test_junit_counts(tmp_path: Path) -> None:
-    report = tmp_path / "r.xml"
-    report.write_text(
-        '<testsuites><testsuite name="pytest">'
-        '<testcase name="test_declared[vm1::a::b]"/>'
-        '<testcase name="test_declared[vm1::c::d]"><failure message="AssertionError: expected 1">x</failure></testcase>'
-        '<testcase name="test_declared[vm1::e::f]"><error message="boom"/></testcase>'
-        "</testsuite></testsuites>")
-    c = junit_counts(str(report))
-    assert (c.passed, c.failed, c.errors) == (1, 1, 1)
-    assert c.failures == ["vm1::c::d: AssertionError: expected 1", "vm1::e::f: boom"]
 
 
 # ---- the seccomp filter probe: side-effect free, bounded, never a pass it cannot prove ------
@@ -207,7 +192,7 @@ def test_the_filter_probe_is_an_error_when_it_cannot_run_or_prove(monkeypatch: p
     # a connection that never answers: the local watchdog ends the wait
     monkeypatch.setattr("ringzero.checks.probe.WATCHDOG_SLACK_S", 0)
     monkeypatch.setattr("ringzero.checks.probe.KILL_AFTER_S", 0)
-    monkeypatch.setattr("ringzero.checks.seccomp.PROBE_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("ringzero.kinds.seccomp.checks.PROBE_TIMEOUT_S", 0.2)
     status, message = _judge(check, SeccompHost(filtered=lambda: time.sleep(3)))
     assert status == "error" and "did not answer" in message
 

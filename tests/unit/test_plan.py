@@ -7,8 +7,9 @@ from types import ModuleType
 
 import pytest
 
+from ringzero.kinds.slice.expect import shown_properties
 from ringzero.paths import playbooks_dir
-from ringzero.plan import node_plan, plan_hash, shown_properties
+from ringzero.plan import node_plan, plan_hash
 from ringzero.spec import SpecError
 from tests.fixtures import local_topology
 

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ringzero.render import render_apparmor, render_seccomp, render_slice, seccomp_oci, slice_directives
+from ringzero.kinds.apparmor.render import render_apparmor
+from ringzero.kinds.seccomp.render import render_seccomp, seccomp_oci
+from ringzero.kinds.slice.expect import slice_directives
+from ringzero.kinds.slice.render import render_slice
 from ringzero.spec import AppArmorProfileSpec, FileRule, SeccompProfileSpec, SliceSpec, SyscallRule
 from tests.artifacts import all_artifacts
 from tests.fixtures import local_topology

@@ -354,7 +354,10 @@ def test_slice_parent_and_cgroup_path() -> None:
 
 def render_any(spec: Any) -> dict[str, str]:
     """The files a single spec renders (the validate tier feeds them to the real tools)."""
-    from ringzero.render import render_apparmor, render_ebpf, render_service, render_slice
+    from ringzero.kinds.apparmor.render import render_apparmor
+    from ringzero.kinds.ebpf.render import render_ebpf
+    from ringzero.kinds.service.render import render_service
+    from ringzero.kinds.slice.render import render_slice
 
     for kind, fn in ((SliceSpec, render_slice), (AppArmorProfileSpec, render_apparmor),
                      (ServiceSpec, render_service), (EbpfAgentSpec, render_ebpf)):

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from ringzero.kinds.ebpf import spec as ebpf_spec
 from ringzero.spec import AppArmorProfileSpec, SliceSpec, SpecError
-from ringzero.spec import ebpf as ebpf_spec
 from tests.unit.test_validation import ACCEPTED, render_any
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from ..facts import APPARMOR_PROFILES as PROFILES
-from ..facts import apparmor_profiles
-from ..spec import AppArmorProfileSpec
-from .base import Check
-from .probe import Probe
+from ...checks.base import Check
+from ...checks.probe import Probe
+from ...facts import APPARMOR_PROFILES as PROFILES
+from ...facts import apparmor_profiles
+from .spec import AppArmorProfileSpec
 
 _PLAIN_PATH = re.compile(r"^/[A-Za-z0-9._/@+=:-]+$")
 

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from ._check import Ctx
+from ...spec._check import Ctx
 
 MODES = ("enforce", "complain")
 # apparmor_parser 3.0 (Debian 12): what a file rule's permissions may be. Access letters each
@@ -215,7 +215,7 @@ class AppArmorProfileSpec:
                 raise ctx.fail("raw", problem[0], problem[1])
         # The rendered profile through apparmor_parser itself (when installed), so that what it
         # refuses fails preview rather than half-way through apply.
-        from ..render import render_apparmor  # the renderer imports the specs
+        from .render import render_apparmor  # the renderer imports the specs
 
         (text,) = render_apparmor(self).values()
         err = apparmor_parse_error(text)

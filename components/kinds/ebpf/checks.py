@@ -6,10 +6,10 @@ from __future__ import annotations
 import secrets
 import time
 
-from ..facts import bpf_attachments
-from ..spec import EbpfAgentSpec
-from .base import Check, expect_equal
-from .probe import Probe
+from ...checks.base import Check, expect_equal
+from ...checks.probe import Probe
+from ...facts import bpf_attachments
+from .spec import EbpfAgentSpec
 
 # Packaged bpftrace tools ringzero knows how to trigger: a command that must appear in the
 # tool's output (`{token}` is a fresh random marker). Each is harmless by construction: it

@@ -9,8 +9,8 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from ._check import Ctx
-from .cgroup import _SLICE_RE, SLICE_ALLOWED
+from ...spec._check import Ctx
+from ..slice.spec import _SLICE_RE, SLICE_ALLOWED
 
 RESTART = ("always", "on-failure", "no")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

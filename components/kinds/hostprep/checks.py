@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..facts import module_param, module_param_path
-from ..render import KVM_PACKAGES, XEN_GRUB_DEFAULT, XEN_PACKAGES, xen_cmdline
-from ..spec import HostSpec
-from .base import Check, expect_equal
-from .probe import Probe
+from ...checks.base import Check, expect_equal
+from ...checks.probe import Probe
+from ...facts import module_param, module_param_path
+from .expect import PACKAGES, grub, module_params
+from .spec import HostPrepSpec
 
 MODPROBE_OPTIONS = "shell:modprobe -c | grep -E '^options kvm_(intel|amd) ' | sort"
 LIBVIRT_URI = "shell:virsh -q -c qemu:///system uri"
@@ -29,40 +29,51 @@ def _package(node: str, kind: str, package: str) -> Check:
     return Check(node, f"host:{kind}", f"package:{package}", verify, (f"dpkg:{package}",), f"{package} is installed")
 
 
-def kvm_checks(node: str, host: HostSpec) -> list[Check]:
-    nested = str(int(host.nested_virt))
-    want = "\n".join(f"options {m} nested={nested}" for m in ("kvm_amd", "kvm_intel"))
+def kvm_checks(spec: HostPrepSpec) -> list[Check]:
+    params = module_params(spec)
+    want = "\n".join(sorted(f"options {m} {k}={v}" for m, k, v in params))  # as `modprobe -c | sort` lists them
+    settings = ", ".join(sorted({f"{k}={v}" for _m, k, v in params}))
 
     def options(p: Probe) -> None:
         expect_equal("modprobe's configuration for kvm_intel/kvm_amd", want, p.value(MODPROBE_OPTIONS))
-        for module in ("kvm_intel", "kvm_amd"):
-            live = module_param(p.file(module_param_path(module, "nested")))
-            if live is not None and live != nested:
-                raise AssertionError(f"{module} is loaded with nested={live}, declared {nested}")
+        for module, param, value in params:
+            live = module_param(p.file(module_param_path(module, param)))
+            if live is not None and live != value:
+                raise AssertionError(f"{module} is loaded with {param}={live}, declared {value}")
 
     def libvirt(p: Probe) -> None:
         expect_equal("virsh uri", "qemu:///system", p.value(LIBVIRT_URI))
 
-    reads = (MODPROBE_OPTIONS, *(f"file:{module_param_path(m, 'nested')}" for m in ("kvm_intel", "kvm_amd")))
+    reads = (MODPROBE_OPTIONS, *(f"file:{module_param_path(m, k)}" for m, k, _v in params))
     return [
-        *(_package(node, "kvm", pkg) for pkg in KVM_PACKAGES),
-        Check(node, "host:kvm", "nested-virt", options, reads, f"KVM modules configured with nested={nested}"),
-        Check(node, "host:kvm", "libvirtd", libvirt, (LIBVIRT_URI,), "libvirtd answers on qemu:///system"),
+        *(_package(spec.node, "kvm", pkg) for pkg in PACKAGES["kvm"]),
+        Check(spec.node, "host:kvm", "nested-virt", options, reads, f"KVM modules configured with {settings}"),
+        Check(spec.node, "host:kvm", "libvirtd", libvirt, (LIBVIRT_URI,), "libvirtd answers on qemu:///system"),
     ]
 
 
-def xen_checks(node: str, host: HostSpec) -> list[Check]:
+def xen_checks(spec: HostPrepSpec) -> list[Check]:
+    values = grub(spec)
+
     def hypervisor(p: Probe) -> None:
         if not (p.value(XEN_BINARY) or "").strip():
             raise AssertionError("no Xen hypervisor image (/boot/xen-*.gz) on the node")
 
-    def grub(p: Probe) -> None:
-        lines = ["", "", *(p.value(GRUB_VIEW) or "").splitlines()]
-        expect_equal("GRUB_DEFAULT", XEN_GRUB_DEFAULT, lines[-2])
-        expect_equal("GRUB_CMDLINE_XEN_DEFAULT (dom0 memory)", xen_cmdline(host), lines[-1])
+    def grub_view(p: Probe) -> None:
+        # GRUB_VIEW prints the variables in the table's order, last lines last.
+        lines = [*([""] * len(values)), *(p.value(GRUB_VIEW) or "").splitlines()][-len(values):]
+        for (var, want), line in zip(values.items(), lines, strict=True):
+            what = "GRUB_CMDLINE_XEN_DEFAULT (dom0 memory)" if var == "GRUB_CMDLINE_XEN_DEFAULT" else var
+            expect_equal(what, want, line)
 
     return [
-        *(_package(node, "xen", pkg) for pkg in XEN_PACKAGES),
-        Check(node, "host:xen", "hypervisor", hypervisor, (XEN_BINARY,), "the Xen hypervisor is installed"),
-        Check(node, "host:xen", "grub", grub, (GRUB_VIEW,), "GRUB boots Xen by default with the declared dom0 memory"),
+        *(_package(spec.node, "xen", pkg) for pkg in PACKAGES["xen"]),
+        Check(spec.node, "host:xen", "hypervisor", hypervisor, (XEN_BINARY,), "the Xen hypervisor is installed"),
+        Check(spec.node, "host:xen", "grub", grub_view, (GRUB_VIEW,),
+              "GRUB boots Xen by default with the declared dom0 memory"),
     ]
+
+
+def checks(node: str, spec: HostPrepSpec) -> list[Check]:
+    """What proves the preparation of `spec.kind` on `node` (`spec.node`: the same node)."""
+    return kvm_checks(spec) if spec.kind == "kvm" else xen_checks(spec)

@@ -6,12 +6,12 @@ import errno
 import json
 import shlex
 
-from ..facts import seccomp_mode
-from ..render import SECCOMP_DIRS, seccomp_oci
-from ..spec import SeccompProfileSpec
-from ..spec import _libseccomp as libseccomp
-from .base import Check, NotApplicable
-from .probe import CommandResult, Probe
+from ...checks.base import Check, NotApplicable
+from ...checks.probe import CommandResult, Probe
+from ...facts import seccomp_mode
+from ...spec import _libseccomp as libseccomp
+from .render import SECCOMP_DIRS, seccomp_oci
+from .spec import SeccompProfileSpec
 
 # Calls each syscall number given with every argument -1 and prints its errno (0 on success),
 # one line each. -1 is an invalid pointer (EFAULT), file descriptor (EBADF), length, flag set

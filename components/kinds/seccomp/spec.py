@@ -6,9 +6,9 @@ import errno as _errno
 import re
 from dataclasses import dataclass
 
-from . import _libseccomp
-from ._check import Ctx
-from .cgroup import SERVICE_ALLOWED, SERVICE_RE
+from ...spec import _libseccomp
+from ...spec._check import Ctx
+from ..service.spec import SERVICE_ALLOWED, SERVICE_RE
 
 ACTIONS = (
     "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",

@@ -11,9 +11,10 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from ._check import Ctx
-from .cgroup import SERVICE_ALLOWED, SERVICE_RE
+from ...spec._check import Ctx
 
+SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@_.:-]{0,240}\.service$")
+SERVICE_ALLOWED = "a systemd service unit name of letters, digits and @ _ . : - ending in '.service'"
 RESTART = ("always", "on-failure", "no")
 _ARG_RE = re.compile(r"^[A-Za-z0-9._/@+=:,-]+$")
 ARG_ALLOWED = (

@@ -1,42 +1,15 @@
-"""Checks for CgroupSlice: the slice is active and the kernel's cgroup files hold its limits."""
+"""Checks for CgroupSlice: the slice is active, the kernel's cgroup files hold its limits (one
+check per row of the slice table, `expect.ROWS`) and its services run in it."""
 
 from __future__ import annotations
 
-from ..facts import meminfo, unified_cgroup
-from ..spec import SliceSpec
-from .base import Check, expect_equal
-from .probe import Probe
+from ...checks.base import Check, expect_equal
+from ...checks.probe import Probe
+from ...facts import meminfo, unified_cgroup
+from .expect import declared
+from .spec import PAGE_SIZE, SliceSpec
 
-CPU_PERIOD_US = 100_000  # systemd's CPUQuotaPeriodSec default
-PAGE = 4096
 MEMINFO = "file:/proc/meminfo"
-_MEMORY_FILES = (("memory_min", "memory.min"), ("memory_low", "memory.low"),
-                 ("memory_high", "memory.high"), ("memory_max", "memory.max"))
-
-
-def cgroup_files(spec: SliceSpec) -> dict[str, str]:
-    """cgroup v2 interface file -> the value the kernel shows for the declared limits.
-
-    Limits declared as percentages depend on the node and are not here: see
-    `percent_bytes` (memory) and `_tasks_percent` (pids.max)."""
-    out: dict[str, str] = {}
-    if spec.cpu_idle:
-        # systemd 252 writes cpu.idle=1 for CPUWeight=idle and leaves cpu.weight alone (kernel >= 5.15).
-        out["cpu.idle"] = "1"
-    elif spec.cpu_weight is not None:
-        out["cpu.weight"] = str(spec.cpu_weight)
-    if spec.cpu_quota_percent is not None:
-        out["cpu.max"] = f"{spec.cpu_quota_percent * CPU_PERIOD_US // 100} {CPU_PERIOD_US}"
-    for field, name in _MEMORY_FILES:
-        if spec.is_set(field) and spec.percent(field) is None:
-            b = spec.bytes(field)
-            # The kernel rounds limits down to whole pages.
-            out[name] = "max" if b is None else str(b - b % PAGE)
-    if spec.io_weight is not None:
-        out["io.weight"] = f"default {spec.io_weight}"
-    if spec.tasks_max is not None and spec.percent("tasks_max") is None:
-        out["pids.max"] = "max" if spec.tasks_max == "infinity" else str(spec.tasks_max)
-    return out
 
 
 def percent_bytes(permyriad: int, meminfo_text: str) -> int | None:
@@ -45,8 +18,8 @@ def percent_bytes(permyriad: int, meminfo_text: str) -> int | None:
     total = meminfo(meminfo_text).get("MemTotal")
     if total is None:
         return None
-    pages = total // PAGE
-    return pages * permyriad // 10000 * PAGE
+    pages = total // PAGE_SIZE
+    return pages * permyriad // 10000 * PAGE_SIZE
 
 
 def _memory_percent(node: str, spec: SliceSpec, field: str, name: str) -> Check:
@@ -89,13 +62,13 @@ def _active(node: str, spec: SliceSpec) -> Check:
     return Check(node, f"slice:{spec.name}", "active", verify, (f"unit:{spec.name}",), "the slice unit is active")
 
 
-def _limit(node: str, spec: SliceSpec, name: str, expected: str) -> Check:
+def _limit(node: str, spec: SliceSpec, name: str, expected: str, first_line: bool) -> Check:
     path = f"{spec.cgroup_path}/{name}"
 
     def verify(p: Probe) -> None:
         actual = p.file(path)
-        if name == "io.weight" and actual is not None:
-            actual = actual.splitlines()[0] if actual else actual  # "default N" then per-device lines
+        if first_line and actual:
+            actual = actual.splitlines()[0]  # e.g. io.weight: "default N", then per-device lines
         expect_equal(path, expected, actual)
 
     return Check(node, f"slice:{spec.name}", name, verify, (f"file:{path}",), f"{path} is {expected}")
@@ -117,10 +90,16 @@ def _placed(node: str, spec: SliceSpec, service: str) -> Check:
 
 
 def checks(node: str, spec: SliceSpec) -> list[Check]:
+    """The slice active; a check per declared row of the table (its cgroup file, or for a
+    percentage the value the node resolves it to); each of its services placed in it."""
     out = [_active(node, spec)]
-    out += [_limit(node, spec, name, value) for name, value in cgroup_files(spec).items()]
-    out += [_memory_percent(node, spec, f, name) for f, name in _MEMORY_FILES if spec.percent(f) is not None]
-    if spec.percent("tasks_max") is not None:
-        out.append(_tasks_percent(node, spec))
-    out += [_placed(node, spec, svc) for svc in spec.services]
-    return out
+    resolved: list[Check] = []
+    for row in declared(spec):
+        shown = row.cgroup(spec)
+        if shown is not None:
+            out.append(_limit(node, spec, *shown, row.first_line))
+        elif row.resolved == "memory":
+            resolved.append(_memory_percent(node, spec, row.field, row.files[0]))
+        elif row.resolved == "tasks":
+            resolved.append(_tasks_percent(node, spec))
+    return out + resolved + [_placed(node, spec, svc) for svc in spec.services]

@@ -5,15 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ._check import Ctx, permyriad
+from ...spec._check import Ctx, permyriad
+from ..service.spec import SERVICE_ALLOWED, SERVICE_RE
 
 _SLICE_RE = re.compile(r"^[a-z0-9][a-z0-9_]*(?:-[a-z0-9][a-z0-9_]*)*\.slice$")
 SLICE_ALLOWED = (
     "a slice unit name: lowercase words of a-z, 0-9, '_' joined by '-' (each '-' a nesting level) "
     "ending in '.slice', e.g. 'web.slice' or 'web-api.slice'"
 )
-SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@_.:-]{0,240}\.service$")
-SERVICE_ALLOWED = "a systemd service unit name of letters, digits and @ _ . : - ending in '.service'"
 PAGE_SIZE = 4096
 MEMORY_FIELDS = ("memory_min", "memory_low", "memory_high", "memory_max")
 # systemd 252 (config_parse_memory_limit) refuses 0 for these and ignores the line, so the

@@ -1,0 +1,1 @@
+"""The AppArmor profile kind: spec, render, checks, kind (plan)."""

@@ -1,0 +1,28 @@
+"""The AppArmor kind in the registry, and its part of a node's plan."""
+
+from __future__ import annotations
+
+from ...spec.host import HostSpec
+from ...spec.node import NodePolicies
+from ..base import Kind, PlanParts
+from .checks import checks
+from .render import render_apparmor
+from .spec import AppArmorProfileSpec
+
+
+def plan(parts: PlanParts, spec: AppArmorProfileSpec) -> None:
+    """The profile file, and the profile loaded in its declared mode."""
+    rendered = render_apparmor(spec)
+    parts.add("apparmor", rendered, adopt=spec.adopt)
+    parts.plan["apparmor"].append({"name": spec.name, "path": next(iter(rendered)), "mode": spec.mode,
+                                   "feature": "apparmor", "adopt": spec.adopt})
+
+
+def _declared(policies: NodePolicies, _host: HostSpec) -> tuple[AppArmorProfileSpec, ...]:
+    return policies.apparmor
+
+
+KIND: Kind[AppArmorProfileSpec] = Kind(
+    name="apparmor", feature="apparmor", declared=_declared, render=render_apparmor, plan=plan, checks=checks,
+    owner=lambda s: f"AppArmorProfile {s.name!r}",
+)

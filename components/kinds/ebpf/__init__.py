@@ -1,0 +1,1 @@
+"""The eBPF agent kind: spec, render, checks, kind (plan)."""

@@ -1,0 +1,1 @@
+"""Hypervisor host preparation (kvm, xen): spec, expect, render, checks, kind (plan)."""

@@ -1,0 +1,1 @@
+"""The seccomp profile kind: spec, render, checks, kind (plan)."""

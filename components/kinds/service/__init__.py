@@ -1,0 +1,1 @@
+"""The workload service kind: spec, render, checks, kind (plan)."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import pprint
 import re
 import sys
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -158,11 +158,29 @@ def node_validator_path() -> Path:
     return playbooks_dir() / "module_utils" / "ringzero_plan.py"
 
 
+def python_literal(value: Any, depth: int = 0) -> str:
+    """`value` as Python source in the hanging-indent layout pep8 (ansible-test sanity) accepts,
+    no line over 120 characters."""
+    pad, inner = "    " * depth, "    " * (depth + 1)
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{k!r}: {python_literal(v, depth + 1)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and value:
+        flat = repr(value)
+        if len(flat) + len(inner) <= 100:
+            return flat
+        return "[\n" + "\n".join(f"{inner}{python_literal(v, depth + 1)}," for v in value) + f"\n{pad}]"
+    if isinstance(value, str) and len(value) > 80:
+        words = textwrap.wrap(value, 80, drop_whitespace=False)
+        return "(\n" + "\n".join(f"{inner}{w!r}" for w in words) + f"\n{pad})"
+    return repr(value)
+
+
 def with_node_schema(source: str) -> str:
     """`source` (ringzero_plan.py) with the generated schema literal between the markers."""
     head, rest = source.split(BEGIN, 1)
     _old, tail = rest.split(END, 1)
-    literal = pprint.pformat(plan_schema_doc(), width=110, sort_dicts=False)
+    literal = python_literal(plan_schema_doc())
     return head + BEGIN + "SCHEMA = " + literal + "\n" + END + tail
 
 

@@ -107,7 +107,7 @@ def run_playbook(
     """
     start = time.monotonic()
     request = {"node": node, "private_key": private_key, "extravars": extravars, "playbook": playbook,
-               "check": check}
+               "check": check, "engine": pulumi_engine()}
     # ansible-runner records its whole environment in its artifacts: the worker gets none of
     # Pulumi's variables (PULUMI_CONFIG_PASSPHRASE, ...) nor anything secret-looking.
     proc = subprocess.Popen(
@@ -285,6 +285,9 @@ class PlaybookRun(dyn.Resource, module="ringzero", name="PlaybookRun"):
     ) -> None:
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"],
                                                                          aliases=DYNAMIC_ALIASES))
+        # What the plan puts on the node belongs to this stack: the node's ledger records it as
+        # "project/stack/node", so another stack applying to the same node never removes it.
+        plan = {**plan, "owner": plan.get("owner") or f"{pulumi.get_project()}/{pulumi.get_stack()}/{plan['node']}"}
         super().__init__(
             PlaybookRunProvider(), name,
             {
@@ -297,18 +300,49 @@ class PlaybookRun(dyn.Resource, module="ringzero", name="PlaybookRun"):
         )
 
 
-def _exit_with_parent() -> None:
-    """In the worker: SIGTERM and the death of the provider process end it through `finally`
-    blocks (so its private_data_dir goes); a SIGKILL leaves that to the next worker."""
+def pulumi_engine(pid: int | None = None) -> int | None:
+    """The Pulumi CLI this process runs under (the dynamic provider's grandparent: the engine
+    starts `pulumi-resource-pulumi-python`, a shell script that runs Python), or None."""
+    pid = os.getpid() if pid is None else pid
+    for _ in range(8):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        comm, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        if comm == "pulumi" and pid != os.getpid():
+            return pid
+        pid = int(fields[1])
+        if pid <= 1:
+            return None
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _exit_with_parent(engine: int | None) -> None:
+    """In the worker: SIGTERM, the death of the provider process, and the death of the engine
+    that started the provider end it through `finally` blocks (its private_data_dir goes, and
+    ansible-playbook, on the pty it holds, gets SIGHUP). The engine matters: Pulumi's plugins
+    outlive a `pulumi up` killed with SIGKILL, and a run nobody watches must not go on
+    changing the node. A SIGKILL of the worker itself leaves its directory to the next one."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    parent = os.getppid()
+    watched = [os.getppid()] + ([engine] if engine is not None and engine > 1 else [])
 
     def watch() -> None:
         try:
-            fd = os.pidfd_open(parent)
-            select.select([fd], [], [])
+            fds = [os.pidfd_open(pid) for pid in watched]
+            select.select(fds, [], [])
         except OSError:
-            while os.getppid() == parent:
+            while os.getppid() == watched[0] and all(_alive(pid) for pid in watched[1:]):
                 time.sleep(1)
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -317,7 +351,7 @@ def _exit_with_parent() -> None:
 
 if __name__ == "__main__":
     # The worker behind run_playbook: one request on stdin, progress lines, then the result.
-    _exit_with_parent()
     req = json.loads(sys.stdin.read())
+    _exit_with_parent(req.get("engine"))
     out = _run_in_process(req["node"], req["private_key"], req["extravars"], req["playbook"], bool(req["check"]))
     print(json.dumps(dataclasses.asdict(out)), flush=True)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import testinfra  # noqa: E402
 
 from ringzero.checks import Probe, expectations  # noqa: E402
-from ringzero.compliance import run_suite  # noqa: E402
+from ringzero.compliance import run_compliance  # noqa: E402
 from ringzero.plan import node_plan  # noqa: E402
 from ringzero.playbook import run_playbook  # noqa: E402
 from ringzero.spec import Topology, to_manifest  # noqa: E402
@@ -75,7 +75,7 @@ def main() -> None:
             suite_s, floor_s = [], []
             for i in range(3):
                 t0 = time.monotonic()
-                counts = run_suite(manifest, [conn], guest.private_key, str(tmp / f"report-{i}.xml"))
+                counts = run_compliance(manifest, [conn], guest.private_key, str(tmp / f"report-{i}.xml"))
                 suite_s.append(time.monotonic() - t0)
                 assert counts.failed == counts.errors == 0, counts.failures
                 t0 = time.monotonic()

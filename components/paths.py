@@ -23,8 +23,8 @@ def playbooks_dir() -> Path:
 
 
 def compliance_dir() -> Path:
-    """The testinfra suite: `ringzero/compliance_suite` in the wheel, `tests/compliance` in a checkout."""
-    for candidate in (_PKG / "compliance_suite", _PKG.parent / "tests" / "compliance"):
-        if (candidate / "conftest.py").is_file():
-            return candidate
+    """The testinfra suite, `ringzero/compliance_suite` (components/compliance_suite in a checkout)."""
+    suite = _PKG / "compliance_suite"
+    if (suite / "conftest.py").is_file():
+        return suite
     raise FileNotFoundError(f"ringzero's compliance suite is missing from {_PKG} (broken install)")

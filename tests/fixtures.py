@@ -76,6 +76,19 @@ def junit_statuses(junit: Path) -> dict[tuple[str, str], str]:
     return out
 
 
+def pytest_junit_outcomes(junit: Path) -> dict[str, str]:
+    """check id -> passed | failure | error | skipped, read back from a pytest JUnit report of the
+    compliance suite (`test_declared[vm1::slice:web.slice::memory.max]`)."""
+    import xml.etree.ElementTree as ET
+
+    out: dict[str, str] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        name = case.get("name", "")
+        cid = name[name.find("[") + 1 : -1] if "[" in name else name
+        out[cid] = next((tag for tag in ("failure", "error", "skipped") if case.find(tag) is not None), "passed")
+    return out
+
+
 def run_ok(*cmd: str | Path, cwd: Path | None = None, timeout: int = 900) -> str:
     """Run a command; its stdout, or an assertion error with the end of its output."""
     import subprocess

@@ -8,7 +8,7 @@ The options and fixtures are ringzero's pytest plugin (`ringzero.pytest_plugin`,
         --hosts ssh://root@127.0.0.1:2201,ssh://root@127.0.0.1:2202 --node-names vm1,vm2 \
         --ssh-identity-file key --known-hosts known_hosts --junitxml report.xml
 
-In a checkout (`pytest tests/compliance ...`), where no entry point is installed, this
+In a checkout (`pytest components/compliance_suite ...`), where no entry point is installed, this
 conftest loads the plugin itself.
 """
 

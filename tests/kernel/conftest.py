@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ringzero.compliance import Counts, run_suite
+from ringzero.compliance import Verdict, run_compliance
 from ringzero.plan import node_plan
 from ringzero.playbook import RunResult, run_playbook
 from ringzero.spec import Topology, to_manifest
@@ -58,12 +58,13 @@ class Node:
         statuses = {f"{host}::{control}": s for (host, control), s in junit_statuses(junit).items()}
         return res.returncode, statuses, res.stdout + res.stderr
 
-    def suite(self, report_name: str) -> tuple[Counts, dict[str, str]]:
-        """The compliance suite (as ComplianceCheck runs it) against both nodes; (counts, id -> outcome)."""
+    def suite(self, report_name: str) -> tuple[Verdict, dict[str, str]]:
+        """The declared checks as ComplianceCheck runs them (the engine of `ringzero check`, in
+        process) against both nodes; (verdict, id -> pass|fail|error|…)."""
         nodes = [{**self.guest.node, "name": n} for n in NODES]
-        counts = run_suite(json.dumps(to_manifest(self.topology)), nodes, self.guest.private_key,
+        v = run_compliance(json.dumps(to_manifest(self.topology)), nodes, self.guest.private_key,
                            str(self.workdir / f"{report_name}.xml"))
-        return counts, counts.outcomes
+        return v, v.outcomes
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ def test_compliance_suite_passes_every_declared_check(node: Node) -> None:
     with unchanged(node.guest, "the compliance suite on the converged node"):
         counts, results = node.suite("green")
     assert set(results) == _ids(node), "the suite ran other checks than the declaration expands into"
-    failed = {k: v for k, v in results.items() if v != "passed"}
+    failed = {k: v for k, v in results.items() if v != "pass"}
     assert not failed, f"failed on a converged node: {counts.failures}"
     assert counts.passed == len(_ids(node)) >= 30
 
@@ -93,7 +93,7 @@ def test_drift_is_reported_then_repaired(node: Node) -> None:
     with unchanged(node.guest, "the compliance suite and ringzero check on the drifted node"):
         _, results = node.suite("drifted")
         rc, cli_results, out = node.check_cli("drifted")
-    assert {k for k, v in results.items() if v != "passed"} == DRIFTED
+    assert {k for k, v in results.items() if v != "pass"} == DRIFTED
     assert rc == 1 and {k for k, v in cli_results.items() if v != "pass"} == DRIFTED, out
     assert node.apply("vm1").changed == 1
     counts, _ = node.suite("repaired")
@@ -243,5 +243,5 @@ def test_every_check_fails_on_a_node_without_the_policies(node: Node) -> None:
         rc, cli_results, out = node.check_cli("negative")
     assert rc != 0 and not [k for k, v in cli_results.items() if v == "pass"], out
     assert set(results) == _ids(node)
-    passing = sorted(k for k, v in results.items() if v == "passed")
+    passing = sorted(k for k, v in results.items() if v == "pass")
     assert passing == [], f"checks that pass on a node without the policy: {passing}"

@@ -9,9 +9,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from ringzero.compliance import junit_counts
 from ringzero.spec import to_manifest
-from tests.fixtures import junit_statuses, local_topology, run_ok, wheel_in_fresh_venv
+from tests.fixtures import junit_statuses, local_topology, pytest_junit_outcomes, run_ok, wheel_in_fresh_venv
 
 # `ringzero check`'s statuses as pytest reports them: n/a and prerequisite skips are skips
 AS_PYTEST = {"pass": "passed", "fail": "failure", "error": "error", "n/a": "skipped", "skipped": "skipped"}
@@ -53,7 +52,7 @@ def test_the_suite_runs_by_entry_point_from_any_directory_and_agrees_with_ringze
                           f"--junitxml={junit}", "-o", "junit_family=xunit1"],
                          cwd=work, capture_output=True, text=True, timeout=600)
     assert res.returncode in (0, 1) and junit.exists(), res.stdout[-3000:] + res.stderr[-2000:]
-    by_pytest = junit_counts(str(junit)).outcomes
+    by_pytest = pytest_junit_outcomes(junit)
     cli_junit = work / "check.xml"
     res = subprocess.run([venv / "bin" / "ringzero", "check", "--manifest", manifest, "--hosts", "local://",
                           "--baseline", "isolation", "--junit", cli_junit, "-q"],
@@ -65,4 +64,4 @@ def test_the_suite_runs_by_entry_point_from_any_directory_and_agrees_with_ringze
     junit2 = work / "pytest-connection.xml"
     subprocess.run([py, *suite, "-q", "--manifest", manifest, "--connection", "local", "--baseline", "isolation",
                     f"--junitxml={junit2}", "-o", "junit_family=xunit1"], cwd=work, capture_output=True, timeout=600)
-    assert junit_counts(str(junit2)).outcomes == by_pytest
+    assert pytest_junit_outcomes(junit2) == by_pytest

@@ -5,6 +5,7 @@ The whole declaration lives in Pulumi.<stack>.yaml under the `ringzero:` namespa
 resource, field, value and what is allowed.
 """
 
+import json
 from pathlib import Path
 
 import pulumi
@@ -14,15 +15,17 @@ from ringzero.stack import allocations, deploy, topology_from_config
 config = pulumi.Config("ringzero")
 topology = topology_from_config(config, base_dir=Path(__file__).parent)
 # ringzero:compliance (default true): prove the policies inside `pulumi up`;
-# ringzero:enforce (default true): a failed check fails the update.
+# ringzero:enforce (default true): a failed check fails the update;
+# ringzero:waivers: a waivers file (path) or the list itself (control, hosts, reason, expires).
+waivers = config.get("waivers")
 deployed = deploy(topology, compliance=config.get_bool("compliance") is not False,
-                  enforce_compliance=config.get_bool("enforce") is not False)
+                  enforce_compliance=config.get_bool("enforce") is not False,
+                  waivers=json.loads(waivers) if waivers and waivers.lstrip().startswith("[") else waivers)
 
 pulumi.export("vms", deployed.vm_outputs())
 pulumi.export("allocations", allocations(topology))
 pulumi.export("manifest", deployed.manifest_json())
 pulumi.export("compliance", deployed.compliance_outputs())
-pulumi.export("policies", {n: {"changed": r.changed, "changes": r.changes, "reboot_required": r.reboot_required,
-                               "drift": r.drift} for n, r in deployed.runs.items()})
+pulumi.export("policies", deployed.policy_outputs())
 pulumi.export("access_public_key", deployed.access_key.public_key)
 pulumi.export("access_private_key", deployed.access_key.private_key)

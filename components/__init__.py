@@ -1,8 +1,9 @@
 """ringzero: the layer between the hardware and the orchestrator, as code.
 
 Specs (``ringzero.spec``) are plain validated data; components (``ringzero.HypervisorHost``,
-``ringzero.VirtualMachine``, …) turn them into Pulumi resources. Components are imported
-lazily so that specs, rendering and the manifest work without a Pulumi engine.
+``ringzero.VirtualMachine``, ``ringzero.NodePolicies``: a node's policies, applied, …) turn
+them into Pulumi resources. Components are imported lazily so that specs, rendering and the
+manifest work without a Pulumi engine.
 """
 
 from __future__ import annotations
@@ -15,10 +16,7 @@ _COMPONENTS = {
     "HypervisorHost": "host",
     "BaseImage": "image",
     "VirtualMachine": "vm",
-    "CgroupSlice": "cgroup",
-    "AppArmorProfile": "apparmor",
-    "SeccompProfile": "seccomp",
-    "EbpfAgent": "ebpf",
+    "NodePolicies": "node",
     "SshKeyPair": "keys",
 }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,17 +22,13 @@ from typing import Any
 import pulumi
 
 from . import keyfiles
-from .apparmor import AppArmorProfile
-from .cgroup import CgroupSlice
 from .compliance import ComplianceCheck
-from .ebpf import EbpfAgent
 from .host import HypervisorHost
 from .image import BaseImage
 from .keys import SshKeyPair
+from .node import NodePolicies
 from .plan import host_settings, policies_plan
 from .playbook import PlaybookRun
-from .policy import PolicyComponent
-from .seccomp import SeccompProfile
 from .spec import BaseImageSpec, HostSpec, SpecError, Topology, from_data, to_manifest
 from .vm import VirtualMachine
 
@@ -78,8 +75,8 @@ class Deployed:
     hosts: dict[str, HypervisorHost] = field(default_factory=dict)
     images: dict[tuple[str, str], BaseImage] = field(default_factory=dict)
     vms: dict[str, VirtualMachine] = field(default_factory=dict)
-    policies: dict[str, list[PolicyComponent]] = field(default_factory=dict)
-    runs: dict[str, PlaybookRun] = field(default_factory=dict)
+    policies: dict[str, NodePolicies] = field(default_factory=dict)  # by node: its policies, applied
+    runs: dict[str, PlaybookRun] = field(default_factory=dict)  # by node: its NodePolicies' PlaybookRun
     compliance: ComplianceCheck | None = None
 
     def vm_outputs(self) -> dict[str, Any]:
@@ -99,8 +96,14 @@ class Deployed:
         c = self.compliance
         if c is None:
             return None
-        return {"passed": c.passed, "failed": c.failed, "errors": c.errors, "report": c.report_path,
-                "failures": c.failures}
+        return {"passed": c.passed, "failed": c.failed, "errors": c.errors, "waived": c.waived, "score": c.score,
+                "report": c.report_path, "sarif": c.sarif_path, "failures": c.failures, "notes": c.notes}
+
+    def policy_outputs(self) -> dict[str, Any]:
+        """Per node: the policies applied, what the apply changed, what it kept, drift, reboot."""
+        return {name: {"policies": n.policies, "changed": n.changed, "changes": n.changes,
+                       "reboot_required": n.reboot_required, "kept": n.kept, "drift": n.drift}
+                for name, n in self.policies.items()}
 
     def manifest_json(self) -> str:
         return json.dumps(to_manifest(self.topology), sort_keys=True)
@@ -152,12 +155,14 @@ def node_connection(vm: VirtualMachine) -> dict[str, Any]:
 
 def deploy(
     topology: Topology, *, apply_policies: bool = True, compliance: bool = True, enforce_compliance: bool = True,
+    waivers: str | Sequence[Mapping[str, Any]] | None = None,
 ) -> Deployed:
     """Every host, image, VM and node policy of `topology`, as Pulumi components.
 
-    With `apply_policies`, each VM's policies are applied by one PlaybookRun (Ansible) once it
-    answers SSH; with `compliance`, one ComplianceCheck proves them all afterwards (failing the
-    update on a failed check when `enforce_compliance`).
+    With `apply_policies`, each VM's policies become a NodePolicies component under the VM,
+    applied by its PlaybookRun (Ansible) once the VM answers SSH; with `compliance`, one
+    ComplianceCheck proves them all afterwards (failing the update on a failed check when
+    `enforce_compliance`; `waivers`, a file or a list, excuse failures until they expire).
     """
     access = SshKeyPair("access", comment=f"ringzero@{pulumi.get_stack()}")
     out = Deployed(topology=topology, access_key=access)
@@ -189,21 +194,13 @@ def deploy(
                     access_private_key=access.private_key,
                     connect_uri=connect.get(h.name),
                 )
-    for node in topology.nodes:
-        comps: list[PolicyComponent] = []
-        parent = out.vms.get(node.node) or out.hosts.get(node.node)
-        opts = pulumi.ResourceOptions(parent=parent)
-        comps += [CgroupSlice(f"{node.node}-{s.name}", s, node.node, opts) for s in node.slices]
-        comps += [AppArmorProfile(f"{node.node}-aa-{p.name}", p, node.node, opts) for p in node.apparmor]
-        comps += [SeccompProfile(f"{node.node}-seccomp-{p.name}", p, node.node, opts) for p in node.seccomp]
-        comps += [EbpfAgent(f"{node.node}-ebpf-{a.name}", a, node.node, opts) for a in node.ebpf]
-        out.policies[node.node] = comps
     if apply_policies:
-        _apply_policies(topology, out, compliance, enforce_compliance)
+        _apply_policies(topology, out, compliance, enforce_compliance, waivers)
     return out
 
 
-def _apply_policies(topology: Topology, out: Deployed, compliance: bool, enforce: bool) -> None:
+def _apply_policies(topology: Topology, out: Deployed, compliance: bool, enforce: bool,
+                    waivers: str | Sequence[Mapping[str, Any]] | None) -> None:
     nodes: list[dict[str, Any]] = []
     for node in topology.nodes:
         if node.is_empty:
@@ -215,16 +212,16 @@ def _apply_policies(topology: Topology, out: Deployed, compliance: bool, enforce
                 f"ssh_port; {node.node!r} is not one (apply to a host with the playbooks and `ringzero check`)"
             )
         conn = node_connection(vm)
-        out.runs[node.node] = PlaybookRun(
-            f"{node.node}-policies", node=conn, private_key=out.access_key.private_key,
-            plan=policies_plan(node, host_settings(topology, node.node)),
-            opts=pulumi.ResourceOptions(parent=vm, depends_on=[vm.ready, *out.policies[node.node]]),
+        applied = out.policies[node.node] = NodePolicies(
+            node.node, node, plan=policies_plan(node, host_settings(topology, node.node)), connection=conn,
+            private_key=out.access_key.private_key, opts=pulumi.ResourceOptions(parent=vm, depends_on=[vm.ready]),
         )
+        out.runs[node.node] = applied.run
         nodes.append(conn)
     if out.runs and compliance:
         out.compliance = ComplianceCheck(
             "compliance", manifest=out.manifest_json(), nodes=nodes, private_key=out.access_key.private_key,
-            applied=[r.apply_id for r in out.runs.values()], enforce=enforce,
+            applied=[n.apply_id for n in out.policies.values()], enforce=enforce, waivers=waivers,
             opts=pulumi.ResourceOptions(depends_on=list(out.runs.values())),
         )
 

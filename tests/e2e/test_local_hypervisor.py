@@ -27,12 +27,12 @@ import pytest
 
 from ringzero import keyfiles
 from ringzero.checks import expectations
-from ringzero.compliance import run_suite
+from ringzero.compliance import Verdict, run_compliance
 from ringzero.spec import from_manifest
 from ringzero.stack import key_dir
 from ringzero.vm import domain_state, shutdown_before_delete, virsh_uri
-from tests.e2e.conftest import URI, Guest, Stack, find_secrets, secret_needles, virsh
-from tests.fixtures import leftovers_script
+from tests.e2e.conftest import ROOT, URI, Guest, Stack, find_secrets, secret_needles, virsh
+from tests.fixtures import junit_statuses, leftovers_script
 
 HANDMADE_DOMAIN = "handmade-rz-e2e"
 HANDMADE_VOLUME = "handmade-rz-e2e.qcow2"
@@ -83,12 +83,25 @@ def _declared_checks(stack: Stack) -> int:
     return len(expectations(from_manifest(json.loads(stack.outputs()["manifest"]))))
 
 
-def _suite_on_guests(stack: Stack, report: str) -> Any:
-    """The compliance suite (pytest) run standalone against the stack's guests."""
+def _suite_on_guests(stack: Stack, report: str) -> Verdict:
+    """The declared checks, as ComplianceCheck runs them, against the stack's guests from here."""
     outs = stack.outputs()
     nodes = [{"name": n, "host": "127.0.0.1", "port": outs["vms"][n]["ssh_port"], "user": "root",
               "known_hosts": outs["vms"][n]["known_hosts"]} for n in ("vm1", "vm2")]
-    return run_suite(outs["manifest"], nodes, outs["access_private_key"], str(stack.workdir / report))
+    return run_compliance(outs["manifest"], nodes, outs["access_private_key"], str(stack.workdir / report))
+
+
+def _sarif_results(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """(host, rule) -> result of a SARIF report, which must validate against the OASIS 2.1.0
+    schema and GitHub's upload rules."""
+    import jsonschema
+
+    from tests.sarif_rules import github_sarif_problems
+
+    doc = json.loads(path.read_text())
+    jsonschema.validate(doc, json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text()))
+    assert github_sarif_problems(doc) == []
+    return {(r["properties"]["host"], r["ruleId"]): r for r in doc["runs"][0]["results"]}
 
 
 def test_handmade_objects_exist_before(stack: Stack) -> None:
@@ -121,9 +134,22 @@ def test_up_applied_the_policies_and_compliance_is_green(stack: Stack) -> None:
     compliance = outs["compliance"]
     assert compliance["failed"] == 0 and compliance["errors"] == 0, compliance["failures"]
     assert compliance["passed"] == _declared_checks(stack) >= 30
+    assert compliance["waived"] == 0 and compliance["score"] == 100.0 and compliance["notes"] == []
+    # the reports of the engine's run: JUnit at report_path, SARIF beside it, both every check passing
     report = stack.project.dir / "reports" / f"{stack.project.stack}-compliance.xml"
-    assert report.exists() and "vm1::slice:web.slice::memory.max" in report.read_text()
+    assert compliance["report"] == str(report) and compliance["sarif"] == str(report.with_suffix(".sarif"))
+    statuses = junit_statuses(report)
+    assert statuses[("vm1", "slice:web.slice::memory.max")] == "pass"
+    assert len(statuses) == compliance["passed"] and set(statuses.values()) == {"pass"}, statuses
+    results = _sarif_results(Path(compliance["sarif"]))
+    assert len(results) == compliance["passed"] and {r["kind"] for r in results.values()} == {"pass"}
+    assert {host for host, _ in results} == {"vm1", "vm2"}
+    # each node's policies component: the policies it applied, what the run changed and kept
     assert outs["policies"]["vm1"]["changed"] == 1 and outs["policies"]["vm2"]["changed"] == 1
+    subjects = {c.subject for c in expectations(from_manifest(json.loads(outs["manifest"])), {"vm1"})}
+    assert set(outs["policies"]["vm1"]["policies"]) == subjects and "slice:web.slice" in subjects
+    assert outs["policies"]["vm2"]["policies"] == ["host:kvm"]
+    assert outs["policies"]["vm1"]["kept"] == [] and outs["policies"]["vm1"]["drift"] == []
     # observable state, read here directly
     vm1 = stack.guest("vm1")
     assert vm1.ssh("cat /sys/fs/cgroup/web.slice/memory.max") == "536870912"
@@ -235,6 +261,11 @@ def test_drift_shows_in_refresh_and_up_repairs_it(stack: Stack) -> None:
     assert _resource_outputs(stack, "vm2-policies")["drift"] == []
     checked = _resource_outputs(stack, "compliance")
     assert sorted(f.split(": ", 1)[0] for f in checked["failures"]) == sorted(DRIFTED), checked["failures"]
+    assert checked["failed"] == len(DRIFTED) and checked["errors"] == 0
+    # refresh rewrote the reports: the SARIF names exactly the drifted checks as failures
+    failed = {f"{host}::{rule}" for (host, rule), r in _sarif_results(Path(checked["sarif_path"])).items()
+              if r["kind"] == "fail"}
+    assert failed == DRIFTED, failed
     # `pulumi up` applies vm1's plan again, then the compliance check runs again
     stack.project.pulumi("up", "--yes", timeout=900)
     outs = stack.outputs()

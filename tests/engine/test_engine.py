@@ -8,6 +8,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
 from tests.engine.conftest import ROOT, TOOLCHAIN, make_project, reference_config
 
 
@@ -43,12 +45,18 @@ def test_reference_stack_preview_lists_every_resource_type(tmp_path: Path) -> No
         "ringzero:index:HypervisorHost",
         "ringzero:index:BaseImage",
         "ringzero:index:VirtualMachine",
-        "ringzero:index:CgroupSlice",
-        "ringzero:index:AppArmorProfile",
-        "ringzero:index:SeccompProfile",
-        "ringzero:index:EbpfAgent",
+        "ringzero:index:NodePolicies",
     }
     assert expected <= types, expected - types
+    # no resource that changes nothing on a node (the decorative per-policy components are gone)
+    assert not types & {f"ringzero:index:{t}" for t in ("CgroupSlice", "AppArmorProfile", "SeccompProfile",
+                                                         "EbpfAgent")}, types
+    # what preview shows under each VM: its policies, applied by one PlaybookRun
+    urns = {s["urn"].split("::", 2)[2] for s in steps}
+    for node in ("vm1", "vm2"):
+        assert f"ringzero:index:VirtualMachine$ringzero:index:NodePolicies::{node}" in urns, urns
+        assert (f"ringzero:index:VirtualMachine$ringzero:index:NodePolicies$pulumi-python:dynamic/ringzero:PlaybookRun"
+                f"::{node}-policies") in urns, urns
     assert "pulumi-python:dynamic:Resource" not in types
     # the libvirt plugin comes from PULUMI_HOME: no "using pulumi-resource-libvirt from $PATH"
     res = project.pulumi("preview")
@@ -140,3 +148,145 @@ def test_named_dynamic_types_update_old_stacks_in_place(tmp_path: Path) -> None:
     assert sorted(r["type"] for r in new if r["type"].startswith("pulumi-python")) == \
         ["pulumi-python:dynamic/ringzero:SshKeyPair"] * 3
     project.pulumi("destroy", "--yes")
+
+
+# A stack as ringzero wrote it before NodePolicies: a decorative component per policy and the
+# PlaybookRun directly under the VM (and, in the oldest stacks, both dynamic resources under the
+# unnamed type). The dynamic resources are stand-ins with the same types, names, parents and
+# inputs, whose provider records what it is asked to do instead of running Ansible or SSH.
+UPGRADE_COMMON = '''
+import json
+from pathlib import Path
+
+import pytest
+
+import pulumi
+import pulumi.dynamic as dyn
+
+from ringzero.plan import policies_plan
+from ringzero.playbook import PlaybookRun
+from ringzero.spec import AppArmorProfileSpec, HostSpec, NodePolicies, SliceSpec
+
+LOG = str(Path.cwd() / "provider.log")
+SPEC = NodePolicies("vm1", slices=(SliceSpec("web.slice", cpu_weight=200),),
+                    apparmor=(AppArmorProfileSpec("ringzero-demo"),))
+PLAN = policies_plan(SPEC, HostSpec("vm1"))
+CONN = {"name": "vm1", "host": "127.0.0.1", "port": 1, "user": "root",
+        "known_hosts": "[127.0.0.1]:1 ssh-ed25519 AAAA", "instance": "vm1-disk-id"}
+REPORT = str(Path.cwd() / "reports" / "compliance.xml")
+vm = pulumi.ComponentResource("ringzero:index:VirtualMachine", "vm1")
+vm.register_outputs({})
+'''
+
+UPGRADE_OLD = UPGRADE_COMMON + '''
+
+def log(line):
+    with open(LOG, "a") as f:
+        f.write(line + "\\n")
+
+
+class Recorder(dyn.ResourceProvider):
+    def create(self, props):
+        log(f"create {props['name']}")
+        done = {"applied_hash": props.get("content_hash"), "apply_id": "apply-1", "changed": 1, "changes": ["w"],
+                "seconds": 1.0, "reboot_required": False, "reboot_notes": [], "kept": [], "drift": []}
+        if props["name"] == "compliance":
+            done = {"passed": 3, "failed": 0, "errors": 0, "failures": []}
+        return dyn.CreateResult(id_=props["name"], outs={**props, **done})
+
+    def update(self, _id, _olds, news):
+        log(f"update {news['name']}")
+        return dyn.UpdateResult(outs=news)
+
+    def delete(self, _id, props):
+        log(f"delete {props['name']}")
+
+
+NAMED = __NAMED__
+
+
+class Recorded(dyn.Resource):
+    """Whatever a subclass registers, with the Recorder as its provider."""
+
+    def __init__(self, _provider, name, props, opts=None):
+        super().__init__(Recorder(), name, props, opts)
+
+
+# the real PlaybookRun's inputs (its type as the old stack had it), with the Recorder for provider
+class OldRun(PlaybookRun, Recorded, **({"module": "ringzero", "name": "PlaybookRun"} if NAMED else {})):
+    pass
+
+
+class OldCheck(dyn.Resource, **({"module": "ringzero", "name": "ComplianceCheck"} if NAMED else {})):
+    def __init__(self, name, applied, opts):
+        super().__init__(Recorder(), name, {
+            "name": name, "manifest": "{}", "nodes": [CONN], "private_key": pulumi.Output.secret("k"),
+            "applied": applied, "enforce": True, "report_path": REPORT,
+            "passed": None, "failed": None, "errors": None, "failures": None}, pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"])))
+
+
+decorative = []
+for typ, name in (("CgroupSlice", "vm1-web.slice"), ("AppArmorProfile", "vm1-aa-ringzero-demo")):
+    c = pulumi.ComponentResource(f"ringzero:index:{typ}", name, None, pulumi.ResourceOptions(parent=vm))
+    c.register_outputs({"node": "vm1", "files": [], "contentHash": "x"})
+    decorative.append(c)
+run = OldRun("vm1-policies", node=CONN, private_key=pulumi.Output.secret("k"), plan=PLAN,
+             opts=pulumi.ResourceOptions(parent=vm, depends_on=decorative))
+check = OldCheck("compliance", [run.apply_id], pulumi.ResourceOptions(depends_on=[run]))
+'''
+
+UPGRADE_NEW = UPGRADE_COMMON + '''
+from ringzero.compliance import ComplianceCheck
+from ringzero.node import NodePolicies as NodePoliciesComponent
+
+node = NodePoliciesComponent("vm1", SPEC, plan=PLAN, connection=CONN, private_key=pulumi.Output.secret("k"),
+                             opts=pulumi.ResourceOptions(parent=vm))
+check = ComplianceCheck("compliance", manifest="{}", nodes=[CONN], private_key=pulumi.Output.secret("k"),
+                        applied=[node.apply_id], report_path=REPORT, opts=pulumi.ResourceOptions(depends_on=[node.run]))
+pulumi.export("policies", {"policies": node.policies, "changed": node.changed, "kept": node.kept})
+pulumi.export("passed", check.passed)
+'''
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["named-types", "unnamed-dynamic-types"])
+def test_a_stack_of_decorative_policy_components_moves_to_node_policies_in_place(tmp_path: Path, named: bool) -> None:
+    """Upgrading a stack written before NodePolicies: the PlaybookRun moves under the node's
+    NodePolicies and the ComplianceCheck stays, both in place (their real providers only diff:
+    a replacement or an update would run Ansible and SSH against a node that is not there);
+    only the retired decorative components are deleted, and no provider is asked to do anything."""
+    project = make_project(tmp_path, UPGRADE_OLD.replace("__NAMED__", str(named)))
+    project.pulumi("up", "--yes")
+    log = project.dir / "provider.log"
+    assert log.read_text().splitlines() == ["create vm1-policies", "create compliance"]
+    old = {r["urn"]: r for r in json.loads(project.pulumi("stack", "export").stdout)["deployment"]["resources"]}
+    old_run = next(r for u, r in old.items() if u.endswith("::vm1-policies"))
+    assert "ringzero:index:VirtualMachine$pulumi-python:dynamic" in old_run["urn"]
+
+    (project.dir / "__main__.py").write_text(UPGRADE_NEW)
+    steps = project.preview_steps()
+    ops = {s["urn"].split("::", 2)[2]: s["op"] for s in steps}
+    assert set(ops.values()) <= {"same", "create", "delete"}, ops
+    assert {u for u, op in ops.items() if op == "create"} == {
+        "ringzero:index:VirtualMachine$ringzero:index:NodePolicies::vm1"}, ops
+    assert {u for u, op in ops.items() if op == "delete"} == {
+        "ringzero:index:VirtualMachine$ringzero:index:CgroupSlice::vm1-web.slice",
+        "ringzero:index:VirtualMachine$ringzero:index:AppArmorProfile::vm1-aa-ringzero-demo"}, ops
+    run_urn = ("ringzero:index:VirtualMachine$ringzero:index:NodePolicies$pulumi-python:dynamic/ringzero:PlaybookRun"
+               "::vm1-policies")
+    # (preview lists a resource that stays as it is under no step, or as `same`)
+    assert ops.get(run_urn, "same") == "same" and ops.get(
+        "pulumi-python:dynamic/ringzero:ComplianceCheck::compliance", "same") == "same", ops
+
+    project.pulumi("up", "--yes")
+    assert log.read_text().splitlines() == ["create vm1-policies", "create compliance"], "a provider was called"
+    outputs = json.loads(project.pulumi("stack", "output", "--json").stdout)
+    # the component's outputs are the carried-over run's: what the first apply did
+    assert outputs == {"policies": {"policies": ["slice:web.slice", "apparmor:ringzero-demo"], "changed": 1,
+                                    "kept": []}, "passed": 3}
+    new = {r["urn"]: r for r in json.loads(project.pulumi("stack", "export").stdout)["deployment"]["resources"]}
+    run = next(r for u, r in new.items() if u.endswith("::vm1-policies"))
+    assert run["urn"].endswith(run_urn) and run["id"] == old_run["id"]
+    assert run["outputs"]["apply_id"] == old_run["outputs"]["apply_id"] == "apply-1"
+    assert not [u for u in new if "CgroupSlice" in u or "AppArmorProfile" in u]
+    project.pulumi("preview", "--expect-no-changes")

@@ -29,10 +29,10 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
         assert types["libvirt:index/volume:Volume"] == 5  # a base per host + one overlay per VM
         assert types["libvirt:index/cloudInitDisk:CloudInitDisk"] == 3
         assert types["libvirt:index/domain:Domain"] == 3
-        assert types["ringzero:index:CgroupSlice"] == 3
-        assert types["ringzero:index:AppArmorProfile"] == 2
-        assert types["ringzero:index:SeccompProfile"] == 1
-        assert types["ringzero:index:EbpfAgent"] == 1
+        # a node's policies are one component that applies them (no decorative one per policy)
+        assert types["ringzero:index:NodePolicies"] == 2
+        for retired in ("CgroupSlice", "AppArmorProfile", "SeccompProfile", "EbpfAgent"):
+            assert f"ringzero:index:{retired}" not in types, retired
         # the access key, a host key per VM, an SSH readiness wait per running VM with a port,
         # a PlaybookRun per node with policies (vm1, vm2) and one ComplianceCheck
         assert types["pulumi-python:dynamic/ringzero:SshKeyPair"] == 4
@@ -75,6 +75,7 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
         check_in = by_name["compliance"].inputs
         assert [n["name"] for n in check_in["nodes"]] == ["vm1", "vm2"] and check_in["enforce"] is True
         assert '"kind": "ringzero.manifest"' in check_in["manifest"]
+        assert check_in["waivers"] == [] and check_in["report_path"].endswith("reports/unit-compliance.xml")
 
     urns = [r.urn for vm in deployed.vms.values() for r in (vm, vm.domain, vm.seed, vm.disk)]
     urns += [img.volume.urn for img in deployed.images.values()]
@@ -89,17 +90,19 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
 def test_children_are_parented_to_their_component(mocks: RecordingMocks) -> pulumi.Output[Any]:
     deployed = deploy(local_topology())
     vm = deployed.vms["vm1"]
-    slice_ = next(p for p in deployed.policies["vm1"] if p.spec.name == "web.slice")
+    node = deployed.policies["vm1"]
 
     def check(urns: list[str]) -> None:
-        disk, seed, domain, sl, run = urns
+        disk, seed, domain, policies, run = urns
         for urn in (disk, seed, domain):
             assert "ringzero:index:VirtualMachine$libvirt:index/" in urn, urn
-        assert "ringzero:index:VirtualMachine$ringzero:index:CgroupSlice::vm1-web.slice" in sl
-        assert "ringzero:index:VirtualMachine$pulumi-python:dynamic/ringzero:PlaybookRun::vm1-policies" in run
+        assert policies.endswith("::ringzero:index:VirtualMachine$ringzero:index:NodePolicies::vm1"), policies
+        # (the mocks name a parent's own type only; the engine gives the chain, VirtualMachine$NodePolicies$…)
+        assert run.endswith("ringzero:index:NodePolicies$pulumi-python:dynamic/ringzero:PlaybookRun::vm1-policies"), run
 
     run = deployed.runs["vm1"]
-    return _settle([vm.disk.urn, vm.seed.urn, vm.domain.urn, slice_.urn, run.urn]).apply(check)
+    assert node.run is run
+    return _settle([vm.disk.urn, vm.seed.urn, vm.domain.urn, node.urn, run.urn]).apply(check)
 
 
 @pulumi.runtime.test
@@ -116,8 +119,23 @@ def test_cloud_init_user_data_is_secret(mocks: RecordingMocks) -> pulumi.Output[
     return pulumi.Output.from_input(is_secret()).apply(check)
 
 
-def test_policy_components_expose_files(mocks: RecordingMocks) -> None:
-    deployed = deploy(local_topology())
-    kinds = sorted({p.KIND for p in deployed.policies["vm1"]})
-    assert kinds == ["apparmor", "ebpf", "seccomp", "slice"]
-    assert deployed.policies.get("vm2") == []
+@pulumi.runtime.test
+def test_node_policies_expose_what_their_run_applied(mocks: RecordingMocks) -> pulumi.Output[Any]:
+    """What a node's component exports comes from its PlaybookRun's outputs, with the policies
+    it applied named as their checks name them; the stack's `policies` output reads it."""
+    from ringzero.checks import expectations
+
+    topology = local_topology()
+    deployed = deploy(topology)
+    outputs = deployed.policy_outputs()
+    subjects = {n: {c.subject for c in expectations(topology, {n})} for n in ("vm1", "vm2")}
+
+    def check(values: list[Any]) -> None:
+        vm1, vm2, changed = values
+        assert set(vm1) == subjects["vm1"] and "slice:web.slice" in vm1 and "ebpf:execsnoop" in vm1, vm1
+        assert vm2 == ["host:kvm"] and set(vm2) == subjects["vm2"]
+        assert changed is None  # under mocks the run echoes its inputs: nothing applied
+
+    assert set(outputs) == {"vm1", "vm2"} and set(outputs["vm1"]) == {
+        "policies", "changed", "changes", "reboot_required", "kept", "drift"}
+    return _settle([outputs["vm1"]["policies"], outputs["vm2"]["policies"], outputs["vm1"]["changed"]]).apply(check)

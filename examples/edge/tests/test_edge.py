@@ -48,16 +48,20 @@ def test_ringzero_is_the_installed_wheel() -> None:
 def test_edge_stack_declares_its_vm_and_policies(mocks: Mocks) -> pulumi.Output[Any]:
     program = runpy.run_path(str(Path(__file__).resolve().parent.parent / "__main__.py"), run_name="edge")
 
-    def check(_: Any) -> None:
+    def check(values: list[Any]) -> None:
+        policies = values[-1]
         assert mocks.types.count("ringzero:index:VirtualMachine") == 1
         assert mocks.types.count("libvirt:index/domain:Domain") == 1
-        for kind in ("CgroupSlice", "AppArmorProfile", "SeccompProfile", "EbpfAgent"):
-            assert mocks.types.count(f"ringzero:index:{kind}") == 1, kind
+        # the VM's policies: one component that applies them all through one PlaybookRun
+        assert mocks.types.count("ringzero:index:NodePolicies") == 1
+        assert mocks.types.count("pulumi-python:dynamic/ringzero:PlaybookRun") == 1
+        assert sorted(policies) == ["apparmor:edge-haproxy", "ebpf:execsnoop", "seccomp:proxy-no-ptrace",
+                                    "slice:proxy.slice"], policies
         dom = mocks.inputs["edge-proxy-domain"]
         assert dom["type"] == "kvm" and dom["vcpu"] == 2 and dom["memory"] == 2048
         assert "hostfwd=tcp:127.0.0.1:2301-:22" in dom["xml"]["xslt"]
 
     deployed = program["deployed"]
     vm = deployed.vms["edge-proxy"]
-    urns = [vm.domain.urn, vm.disk.urn, vm.seed.urn] + [p.urn for p in deployed.policies["edge-proxy"]]
-    return pulumi.Output.all(*urns).apply(check)
+    node = deployed.policies["edge-proxy"]
+    return pulumi.Output.all(vm.domain.urn, vm.disk.urn, vm.seed.urn, node.urn, node.policies).apply(check)

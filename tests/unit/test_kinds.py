@@ -117,7 +117,7 @@ def test_a_row_removed_from_the_table_is_gone_from_all_three(monkeypatch: pytest
     spec = SliceSpec("all.slice", **SAMPLE)
     monkeypatch.setattr(expect, "ROWS", tuple(r for r in expect.ROWS if r.field != "io_weight"))
     unit, shown, aspects = _translations(spec)
-    assert "IOWeight" not in unit and "IOWeight" not in shown and "io.weight" not in aspects
+    assert "\nIOWeight=" not in unit and "IOWeight" not in shown and "io.weight" not in aspects
     assert "\nTasksMax=99\n" in unit and shown["TasksMax"] == "99" and "pids.max" in aspects
 
 

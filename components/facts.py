@@ -79,8 +79,8 @@ def apparmor_profiles(text: str | None) -> dict[str, str]:
     """
     out: dict[str, str] = {}
     for line in (text or "").splitlines():
-        name, _, mode = line.rpartition(" ")
-        if name:
+        name, sep, mode = line.rpartition(" ")
+        if name and sep:
             out[name] = mode.strip("()")
     return out
 
@@ -181,9 +181,9 @@ def cgroup_events(text: str | bytes | None) -> dict[str, int]:
         text = text.decode(errors="replace")
     out: dict[str, int] = {}
     for line in (text or "").splitlines():
-        key, _, value = line.partition(" ")
+        key, sep, value = line.partition(" ")
         n = _int(value.strip())
-        if key and n is not None:
+        if key and sep and n is not None:
             out[key] = n
     return out
 

@@ -140,15 +140,25 @@ import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.ringzero_facts import (
+    APPARMOR_PROFILES,
+    apparmor_profiles,
+    bpf_attachments,
+    cgroup_events,
+    module_param,
+    module_param_path,
+    systemctl_show,
+    systemctl_show_units,
+)
 from ansible.module_utils.ringzero_plan import plan_errors
 
-APPARMOR_PROFILES = "/sys/kernel/security/apparmor/profiles"
 SYSTEMD_DIR = "/etc/systemd/system"
 SYSTEMD_PREFIXES = ("/etc/systemd/system/", "/usr/lib/systemd/system/")
 AGENT_ATTACH_TIMEOUT_S = 120
 STATE_DIR = "/var/lib/ringzero"
 LEDGER_VERSION = 1
 LOCK_TIMEOUT_S = 300
+UNIT_PROPS = "ActiveState,UnitFileState,LoadState,FragmentPath"
 
 
 class LedgerError(Exception):
@@ -315,6 +325,12 @@ class Node:
         self.preexisting = set()  # owned units that existed before this run (claim)
         self.migrated = set()  # files identical to the plan on a node without a ledger yet (claim)
         self.diff_after = {}
+        # Node state read once and reused until something changes it (Node.run drops it):
+        # `systemctl show` of every unit the run looks at in one call, the loaded profiles.
+        self.watched_units = []
+        self.shown = {}
+        self.batch_next = True
+        self.profiles = None
 
     def take_over_unnamed(self, node_name):
         """Entries written before plans named their stack carry only the node's name: the first
@@ -332,6 +348,7 @@ class Node:
         self.module.fail_json(msg=f"node {self.owner}: {msg}", changes=self.changes, kept=self.kept)
 
     def run(self, *argv, ok=(0,)):
+        self.forget_state(argv)
         rc, out, err = self.module.run_command(list(argv))
         if rc not in ok:
             self.fail(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
@@ -352,28 +369,52 @@ class Node:
         except FileNotFoundError:
             return None
 
+    # ---- node state, read once -------------------------------------------------------------
+    def watch_units(self, names):
+        """The units this run will look at: their state is read in one `systemctl show`."""
+        self.watched_units = sorted(set(self.watched_units) | set(names))
+
+    def forget_state(self, argv):
+        """What a command is about to change is read again afterwards: any systemctl verb
+        but `show` (a start or a daemon-reload can change other units too), any profile load."""
+        if argv[0] == "systemctl" and argv[1:2] != ("show",):
+            self.shown = {}
+            self.batch_next = self.batch_next or argv[1:2] == ("daemon-reload",)
+        elif argv[0] == "apparmor_parser":
+            self.profiles = None
+
+    def unit_props(self, unit):
+        """ActiveState, UnitFileState, LoadState and FragmentPath of `unit`. At the start of a
+        run and after a daemon-reload, every watched unit is read in the same call."""
+        if unit not in self.shown:
+            names = [unit]
+            if self.batch_next:
+                names = sorted(set(self.watched_units) | {unit})
+                self.batch_next = False
+            _, out = self.run("systemctl", "show", *names, "-p", UNIT_PROPS, ok=(0, 1))
+            shown = systemctl_show_units(out, names)
+            if any(not shown[n] for n in names):  # a short answer: read this unit alone
+                _, out = self.run("systemctl", "show", unit, "-p", UNIT_PROPS, ok=(0, 1))
+                shown = {unit: systemctl_show(out)}
+            self.shown.update(shown)
+        return self.shown[unit]
+
     def unit_state(self, unit):
-        _, out = self.run("systemctl", "show", unit, "-p", "ActiveState,UnitFileState,LoadState", ok=(0, 1))
-        props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        props = self.unit_props(unit)
         return props.get("ActiveState", ""), props.get("UnitFileState", ""), props.get("LoadState", "")
 
     def unit_fragment(self, unit):
-        _, out = self.run("systemctl", "show", unit, "-p", "FragmentPath,LoadState", ok=(0, 1))
-        props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        props = self.unit_props(unit)
         return props.get("FragmentPath", "") if props.get("LoadState") not in ("not-found", "") else ""
 
-    @staticmethod
-    def loaded_profiles():
-        try:
-            with open(APPARMOR_PROFILES) as f:
-                lines = f.read().splitlines()
-        except OSError:
-            return None
-        out = {}
-        for line in lines:
-            name, _, mode = line.rpartition(" ")
-            out[name] = mode.strip("()")
-        return out
+    def loaded_profiles(self):
+        """Loaded AppArmor profiles (name -> mode), None where AppArmor is off."""
+        if self.profiles is None:
+            text = self.read(APPARMOR_PROFILES)
+            if text is None:
+                return None
+            self.profiles = apparmor_profiles(text.decode(errors="replace"))
+        return self.profiles
 
     # ---- ownership --------------------------------------------------------------------------
     def claim(self, plan):
@@ -595,6 +636,7 @@ class Node:
                     else:  # the file is gone already: unload by name
                         with open("/sys/kernel/security/apparmor/.remove", "w") as f:
                             f.write(name)
+                        self.profiles = None
             self.forget("profiles", name)
 
     def reload_adopted_profiles(self, names):
@@ -653,7 +695,7 @@ class Node:
         if not expect:
             return []
         _, out = self.run("systemctl", "show", s["unit"], "-p", ",".join(expect), ok=(0, 1))
-        have = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        have = systemctl_show(out)
         return [f"{k}={have.get(k, '?')} (declared {v})" for k, v in expect.items() if have.get(k) != v]
 
     @staticmethod
@@ -705,11 +747,8 @@ class Node:
             pid = int(out.strip() or 0)
             if pid:
                 _, perf = self.run("bpftool", "-j", "perf", ok=(0, 1, 255))
-                try:
-                    if any(int(e.get("pid", 0)) == pid for e in json.loads(perf or "[]")):
-                        return
-                except ValueError:
-                    pass
+                if pid in bpf_attachments(perf):
+                    return
             time.sleep(1)
         _, log = self.run("journalctl", "-u", unit, "-n", "15", "--no-pager", "-q", ok=(0, 1))
         self.fail(f"{unit}: no BPF program attached within {timeout} s; its journal:\n{log}")
@@ -757,13 +796,12 @@ class Node:
     def foreign_members(self, name):
         """Units still running in a slice once ringzero's own left it: not ringzero's to stop."""
         cg = self.slice_cgroup(name)
-        events = self.read(f"{cg}/cgroup.events")
-        if events is None or b"populated 1" not in events:
+        if not cgroup_events(self.read(f"{cg}/cgroup.events")).get("populated"):
             return []
         members = []
         for root, dirs, _ in os.walk(cg):
             for d in dirs:
-                if not d.endswith(".slice") and b"populated 1" in (self.read(f"{root}/{d}/cgroup.events") or b""):
+                if not d.endswith(".slice") and cgroup_events(self.read(f"{root}/{d}/cgroup.events")).get("populated"):
                     members.append(d)
         return sorted(members) or ["processes in the slice itself"]
 
@@ -804,11 +842,9 @@ class Node:
         """Loaded kernel modules whose live parameter differs from the declared one are
         reloaded; a module in use (guests running) cannot be, and a reboot is noted instead."""
         for p in params:
-            live_path = f"/sys/module/{p['module']}/parameters/{p['param']}"
-            live = self.read(live_path)
-            if live is None:
+            have = module_param(self.read(module_param_path(p["module"], p["param"])))
+            if have is None:
                 continue  # not loaded: modprobe.d applies when it is
-            have = {"Y": "1", "N": "0"}.get(live.decode().strip(), live.decode().strip())
             if have == p["value"]:
                 continue
             self.change(f"reload {p['module']} ({p['param']}={have}, declared {p['value']})")
@@ -857,6 +893,8 @@ class Node:
         return removed
 
     def present(self, plan, previous):
+        self.watch_units([u["unit"] for u in plan["units"] + (previous or {}).get("units", [])]
+                         + [s["unit"] for s in plan["slices"]] + self.owned("units"))
         self.claim(plan)
         want_units = {u["unit"] for u in plan["units"] if u["owned"]} | {s["unit"] for s in plan["slices"]}
         gone_confined = [u["unit"] for u in (previous or {}).get("units", [])
@@ -878,6 +916,7 @@ class Node:
         self.run_hooks(plan.get("hooks", []), changed)
 
     def absent(self, plan):
+        self.watch_units([u["unit"] for u in plan["units"]] + self.owned("units"))
         self.remove(self.owned("files"), self.owned("units"), self.owned("profiles"),
                     [u["unit"] for u in plan["units"] if not u["owned"]])
 

@@ -38,6 +38,11 @@ def test_the_layout_carries_the_module_playbooks_and_role_under_their_fqcn(tmp_p
         in module.read_text()
     helper = dest / "plugins" / "module_utils" / "ringzero_plan.py"
     assert helper.read_bytes() == (ROOT / "playbooks" / "module_utils" / "ringzero_plan.py").read_bytes()
+    # the fact parsers: a link in playbooks/module_utils, a real file (components/facts.py) in the collection
+    facts = dest / "plugins" / "module_utils" / "ringzero_facts.py"
+    assert not facts.is_symlink() and facts.read_bytes() == (ROOT / "components" / "facts.py").read_bytes()
+    assert "from ansible_collections.ringzero.node.plugins.module_utils.ringzero_facts import (" in module.read_text()
+    assert "ansible.module_utils.ringzero_" not in module.read_text()
     for playbook in (ROOT / "playbooks").glob("*.yml"):
         tasks = [t for play in yaml.safe_load((dest / "playbooks" / playbook.name).read_text()) for t in play["tasks"]]
         assert "ringzero.node.ringzero_node" in tasks[0] and "ringzero_node" not in tasks[0], playbook.name

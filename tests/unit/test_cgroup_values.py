@@ -3,45 +3,20 @@ words (idle, infinity), judged on canned node output."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
-from ringzero.checks.probe import Probe
 from ringzero.kinds.slice.checks import MEMINFO, checks, percent_bytes
 from ringzero.kinds.slice.expect import cgroup_files
 from ringzero.spec import SliceSpec
+from tests.unit.canned import verify
 
 MEMINFO_2G = "MemTotal:        2014548 kB\nMemFree:          123456 kB\n"
 PAGES_2G = 2014548 * 1024 // 4096  # 503637 pages of 4 KiB
 
 
-@dataclass
-class Result:
-    rc: int
-    stdout: str
-    stderr: str = ""
-
-
-class CannedHost:
-    """A node answering the probe's batched reads from a dict (absent keys are missing)."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-
-    def run(self, command: str, *args: str) -> Result:
-        out = ""
-        for key in args[1:]:
-            value = self.values.get(key)
-            out += f"\x1e{key}\n" + (f"{value}\n" if value is not None else "\x1emissing\n")
-        return Result(0, out)
-
-
 def _verify(spec: SliceSpec, aspect: str, values: dict[str, str]) -> None:
     (check,) = [c for c in checks("vm1", spec) if c.aspect == aspect]
-    probe = Probe(CannedHost(values), "vm1")
-    probe.fetch(check.reads)
-    check.verify(probe)
+    verify(check, values)
 
 
 def test_percentages_resolve_as_systemd_physical_memory_scale_does() -> None:

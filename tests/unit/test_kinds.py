@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from ringzero.checks.probe import Probe
+from ringzero.checks import Check
 from ringzero.kinds import registry
 from ringzero.kinds.hostprep.checks import checks as hostprep_checks
 from ringzero.kinds.hostprep.expect import grub, module_params
@@ -25,6 +24,7 @@ from ringzero.kinds.slice.checks import checks as slice_checks
 from ringzero.kinds.slice.render import render_slice
 from ringzero.plan import FEATURES, policies_plan
 from ringzero.spec import HostPrepSpec, HostSpec, NodePolicies, SliceSpec, SpecError
+from tests.unit.canned import verify
 
 # One byte-valued sample per row: a new row without a sample fails test_every_row_has_a_sample.
 SAMPLE: dict[str, Any] = {
@@ -33,32 +33,9 @@ SAMPLE: dict[str, Any] = {
 }
 
 
-@dataclass
-class Result:
-    rc: int
-    stdout: str
-    stderr: str = ""
-
-
-class CannedHost:
-    """A node answering the probe's batched reads from a dict (absent keys are missing)."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-
-    def run(self, command: str, *args: str) -> Result:
-        out = ""
-        for key in args[1:]:
-            value = self.values.get(key)
-            out += f"\x1e{key}\n" + (f"{value}\n" if value is not None else "\x1emissing\n")
-        return Result(0, out)
-
-
-def _passes(check: Any, values: dict[str, str]) -> bool:
-    probe = Probe(CannedHost(values), check.node)
-    probe.fetch(check.reads)
+def _passes(check: Check, values: dict[str, str]) -> bool:
     try:
-        check.verify(probe)
+        verify(check, values)
     except AssertionError:
         return False
     return True

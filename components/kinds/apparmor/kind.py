@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ...spec.host import HostSpec
-from ...spec.node import NodePolicies
 from ..base import Kind, PlanParts
 from .checks import checks
 from .render import render_apparmor
@@ -18,11 +16,9 @@ def plan(parts: PlanParts, spec: AppArmorProfileSpec) -> None:
                                    "feature": "apparmor", "adopt": spec.adopt})
 
 
-def _declared(policies: NodePolicies, _host: HostSpec) -> tuple[AppArmorProfileSpec, ...]:
-    return policies.apparmor
-
-
 KIND: Kind[AppArmorProfileSpec] = Kind(
-    name="apparmor", feature="apparmor", declared=_declared, render=render_apparmor, plan=plan, checks=checks,
+    name="apparmor", feature="apparmor",
+    declared=lambda policies, _host: policies.apparmor,
+    render=render_apparmor, plan=plan, checks=checks,
     owner=lambda s: f"AppArmorProfile {s.name!r}",
 )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ...spec.host import HostSpec
-from ...spec.node import NodePolicies
 from ..base import Kind, PlanParts
 from .checks import checks
 from .render import render_seccomp
@@ -16,11 +14,9 @@ def plan(parts: PlanParts, spec: SeccompProfileSpec) -> None:
     parts.confined.update(spec.services)
 
 
-def _declared(policies: NodePolicies, _host: HostSpec) -> tuple[SeccompProfileSpec, ...]:
-    return policies.seccomp
-
-
 KIND: Kind[SeccompProfileSpec] = Kind(
-    name="seccomp", feature="seccomp", declared=_declared, render=render_seccomp, plan=plan, checks=checks,
+    name="seccomp", feature="seccomp",
+    declared=lambda policies, _host: policies.seccomp,
+    render=render_seccomp, plan=plan, checks=checks,
     owner=lambda s: f"SeccompProfile {s.name!r}",
 )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ...spec.host import HostSpec
-from ...spec.node import NodePolicies
 from ..base import Kind, PlanParts
 from .checks import checks
 from .render import render_service
@@ -16,11 +14,9 @@ def plan(parts: PlanParts, spec: ServiceSpec) -> None:
     parts.own(spec.name, "services", adopt=spec.adopt)
 
 
-def _declared(policies: NodePolicies, _host: HostSpec) -> tuple[ServiceSpec, ...]:
-    return policies.services
-
-
 KIND: Kind[ServiceSpec] = Kind(
-    name="service", feature="services", declared=_declared, render=render_service, plan=plan, checks=checks,
+    name="service", feature="services",
+    declared=lambda policies, _host: policies.services,
+    render=render_service, plan=plan, checks=checks,
     owner=lambda s: f"Service {s.name!r}",
 )

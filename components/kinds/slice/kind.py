@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from ...render import SYSTEMD_DIR
-from ...spec.host import HostSpec
-from ...spec.node import NodePolicies
 from ..base import Kind, PlanParts
 from .checks import checks
 from .expect import shown_properties, slice_directives
@@ -24,11 +22,9 @@ def plan(parts: PlanParts, spec: SliceSpec) -> None:
     parts.confined.update(spec.services)
 
 
-def _declared(policies: NodePolicies, _host: HostSpec) -> tuple[SliceSpec, ...]:
-    return policies.slices
-
-
 KIND: Kind[SliceSpec] = Kind(
-    name="slice", feature="slices", declared=_declared, render=render_slice, plan=plan, checks=checks,
+    name="slice", feature="slices",
+    declared=lambda policies, _host: policies.slices,
+    render=render_slice, plan=plan, checks=checks,
     owner=lambda s: f"CgroupSlice {s.name!r}",
 )

@@ -128,10 +128,11 @@ def test_the_pytest_plugin_and_compliance_check_prove_the_node_over_ssh(anode: A
     assert res.returncode == 0 and junit.exists(), res.stdout[-3000:] + res.stderr[-2000:]
     by_pytest = pytest_junit_outcomes(junit)
     assert set(by_pytest) == {c.id for c in expectations(local_topology(), {NODE})}
-    assert set(by_pytest.values()) == {"passed"} and len(by_pytest) > 20, by_pytest
+    assert not {"failure", "error"} & set(by_pytest.values()), by_pytest
+    assert list(by_pytest.values()).count("passed") > 20, by_pytest
     again = run_compliance(manifest.read_text(), [{**g.node, "name": NODE}], g.private_key,
                            str(anode.workdir / "compliance-check.xml"))
-    assert again.failed == again.errors == 0 and again.passed == len(by_pytest), again.failures
+    assert again.failed == again.errors == 0 and again.passed > 20, again.failures
     assert {k: AS_PYTEST[v] for k, v in again.outcomes.items()} == by_pytest
 
 

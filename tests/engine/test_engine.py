@@ -290,3 +290,60 @@ def test_a_stack_of_decorative_policy_components_moves_to_node_policies_in_place
     assert run["outputs"]["apply_id"] == old_run["outputs"]["apply_id"] == "apply-1"
     assert not [u for u in new if "CgroupSlice" in u or "AppArmorProfile" in u]
     project.pulumi("preview", "--expect-no-changes")
+
+
+COMPLIANCE_ONLY = '''
+import pulumi
+from ringzero.compliance import ComplianceCheck
+
+NODE = {"name": "vm1", "host": "127.0.0.1", "port": 1, "user": "root",
+        "known_hosts": "[127.0.0.1]:1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOnly4ThisTestxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}
+check = ComplianceCheck("compliance", manifest=__MANIFEST__, nodes=[NODE], private_key=pulumi.Output.secret("k"),
+                        enforce=__ENFORCE__, report_path=__REPORT__,
+                        waivers=[{"control": "RZ-NONE-*", "hosts": ["vm1"], "reason": "matches nothing (engine tier)",
+                                  "expires": "2999-12-31"}])
+pulumi.export("compliance", {"passed": check.passed, "errors": check.errors, "failures": check.failures,
+                             "notes": check.notes, "report": check.report_path, "sarif": check.sarif_path})
+'''
+
+
+def test_compliance_check_runs_the_engine_inside_the_dynamic_provider(tmp_path: Path) -> None:
+    """The engine runs in Pulumi's dynamic-provider process (the provider unpickled there, its
+    gRPC threads around it): a node that cannot be reached makes every one of its checks an
+    error, fails the update when enforced (naming the node), and is in the outputs and both
+    reports when not; an unused waiver is a note."""
+    import jsonschema
+
+    from ringzero.checks import expectations
+    from ringzero.spec import to_manifest
+    from tests.fixtures import junit_statuses, local_topology
+    from tests.sarif_rules import github_sarif_problems
+
+    topology = local_topology()
+    report = tmp_path / "reports" / "c.xml"
+
+    def program(enforce: bool) -> str:
+        return (COMPLIANCE_ONLY.replace("__MANIFEST__", repr(json.dumps(to_manifest(topology))))
+                .replace("__ENFORCE__", str(enforce)).replace("__REPORT__", repr(str(report))))
+
+    project = make_project(tmp_path, program(True))
+    res = project.pulumi("up", "--yes", check=False)
+    out = res.stdout + res.stderr
+    n = len(expectations(topology, {"vm1"}))
+    assert res.returncode != 0 and f"ComplianceCheck 'compliance': 0 failed, {n} errors of {n} checks" in out, out
+    assert "vm1: cannot connect over SSH to ssh://root@127.0.0.1:1" in out, out
+
+    (project.dir / "__main__.py").write_text(program(False))
+    project.pulumi("up", "--yes")
+    outs = json.loads(project.pulumi("stack", "output", "--json").stdout)["compliance"]
+    assert outs["passed"] == 0 and outs["errors"] == n, outs
+    assert len(outs["failures"]) == 1 and outs["failures"][0].startswith(
+        "vm1: cannot connect over SSH to ssh://root@127.0.0.1:1"), outs["failures"]
+    assert outs["notes"] == ["waiver #1 (RZ-NONE-* on vm1) until 2999-12-31: matches nothing (engine tier): "
+                             "matched no check"], outs["notes"]
+    assert outs["report"] == str(report) and outs["sarif"] == str(report.with_suffix(".sarif"))
+    assert set(junit_statuses(report).values()) == {"error"} and len(junit_statuses(report)) == n
+    doc = json.loads(report.with_suffix(".sarif").read_text())
+    jsonschema.validate(doc, json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text()))
+    assert github_sarif_problems(doc) == [] and len(doc["runs"][0]["results"]) == n
+    assert not doc["runs"][0]["invocations"][0]["executionSuccessful"]

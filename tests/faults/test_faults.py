@@ -151,14 +151,19 @@ def test_libvirtd_restarted_during_up_then_rerun(fstack: FaultStack, baseline: B
     proc.wait(timeout=900)
     if proc.returncode != 0:  # the documented recovery: run it again
         fstack.project.pulumi("up", "--yes", timeout=1500)
-    volumes = [v for v in virsh("vol-list", "default").split() if "spare" in v]
+    volumes = _volumes("spare")
     assert len(volumes) == 1, volumes
     assert virsh("domuuid", NODE).strip() == uuid and virsh("domstate", NODE).strip() == "running"
     fstack.config["ringzero:images"].pop()
     fstack.write_config()
     fstack.project.pulumi("up", "--yes", timeout=900)
-    assert [v for v in virsh("vol-list", "default").split() if "spare" in v] == []
+    assert _volumes("spare") == []
     assert_converged(fstack, baseline.etc, baseline.handmade)
+
+
+def _volumes(word: str) -> list[str]:
+    """Names of the volumes in pool `default` that contain `word` (vol-list: name, then path)."""
+    return [line.split()[0] for line in virsh("vol-list", "default").splitlines() if word in line]
 
 
 def test_full_state_filesystem_fails_clearly_and_recovers(fstack: FaultStack, baseline: Baseline) -> None:
@@ -170,9 +175,9 @@ def test_full_state_filesystem_fails_clearly_and_recovers(fstack: FaultStack, ba
     mnt = fstack.workdir / "fullfs"
     mnt.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", str(mnt)], check=True)
+    env_before = project.env["PULUMI_BACKEND_URL"]
     try:
         shutil.copytree(state, mnt / "state", symlinks=True)
-        env_before = project.env["PULUMI_BACKEND_URL"]
         project.env["PULUMI_BACKEND_URL"] = f"file://{mnt / 'state'}"
         before = json.loads(project.pulumi("stack", "export").stdout)
         urns = {r["urn"] for r in before["deployment"]["resources"]}
@@ -189,10 +194,13 @@ def test_full_state_filesystem_fails_clearly_and_recovers(fstack: FaultStack, ba
             project.pulumi("cancel", "--yes")
         project.pulumi("up", "--yes", timeout=1500)
         assert fstack.node().ssh("systemctl show -P MemoryMax web.slice") == str(448 * 1024 * 1024)
-        shutil.rmtree(state)
-        shutil.copytree(mnt / "state", state, symlinks=True)
-        project.env["PULUMI_BACKEND_URL"] = env_before
     finally:
+        # the newest state goes back where the rest of the tier (and its teardown) finds it
+        if (mnt / "state").is_dir():
+            (mnt / "filler").unlink(missing_ok=True)
+            shutil.rmtree(state)
+            shutil.copytree(mnt / "state", state, symlinks=True)
+        project.env["PULUMI_BACKEND_URL"] = env_before
         subprocess.run(["umount", str(mnt)], check=False)
     assert_converged(fstack, baseline.etc, baseline.handmade)
 

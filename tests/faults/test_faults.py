@@ -6,6 +6,7 @@ and ends with `assert_converged`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -64,6 +65,7 @@ def test_sigkill_of_pulumi_up_during_apply_then_cancel_and_rerun(fstack: FaultSt
     proc = fstack.start_up(log)
     guest = fstack.node()
     wait_for_module(guest, proc, log)
+    plugins = _descendants(proc.pid)
     proc.send_signal(signal.SIGKILL)  # the CLI only, as `kill -9 <pid of pulumi up>` does
     proc.wait()
     # No ansible-playbook of this stack runs on here once its controller is gone.
@@ -76,12 +78,33 @@ def test_sigkill_of_pulumi_up_during_apply_then_cancel_and_rerun(fstack: FaultSt
     while module_pid(guest) is not None:
         assert time.monotonic() < deadline, "the module run went on for 120 s after its controller died"
         time.sleep(1)
+    # The documented recovery: end Pulumi's leftover plugins, `pulumi cancel`, `pulumi up`.
+    for pid in plugins:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
     res = fstack.project.pulumi("up", "--yes", check=False)
     assert res.returncode != 0 and "the stack is currently locked" in res.stdout + res.stderr
     fstack.project.pulumi("cancel", "--yes")
     fstack.project.pulumi("up", "--yes", timeout=1500)
     assert guest.ssh("systemctl show -P MemoryMax web.slice") == str(496 * 1024 * 1024)
     assert_converged(fstack, baseline.etc, baseline.handmade)
+
+
+def _descendants(root: int) -> list[int]:
+    """Every process below `root` (Pulumi's plugins, the Ansible worker, ...), children first."""
+    parents: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{d}/stat").read_text()
+                parents[int(d)] = int(stat[stat.rfind(")") + 2 :].split()[1])
+    found: list[int] = []
+    frontier = [root]
+    while frontier:
+        kids = [pid for pid, ppid in parents.items() if ppid in frontier]
+        found += kids
+        frontier = kids
+    return found[::-1]
 
 
 def _ansible_processes() -> list[str]:

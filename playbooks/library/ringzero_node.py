@@ -186,6 +186,22 @@ def read_nofollow(path):
         return f.read()
 
 
+def _remove_stale_temp_files(parent, name):
+    """Temp files of a write that a power cut (or a SIGKILL of the module) interrupted before
+    its rename: `.<name>.ringzero-<12 hex>`, regular files, ringzero's by their name alone."""
+    prefix = f".{name}.ringzero-"
+    try:
+        entries = os.listdir(parent)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        rest = entry[len(prefix):]
+        if entry.startswith(prefix) and len(rest) == 12 and all(c in "0123456789abcdef" for c in rest):
+            full = os.path.join(parent, entry)
+            if stat.S_ISREG(os.lstat(full).st_mode):
+                os.unlink(full)
+
+
 def write_atomic(path, data, mode):
     """Write `data` to `path` so that a reader (or a run cut at any point) sees the old file
     or the new one, never half of it: a fresh temp file in the same directory, created with
@@ -194,6 +210,7 @@ def write_atomic(path, data, mode):
     parent = os.path.dirname(path)
     if os.path.islink(parent):
         raise LedgerError(f"{parent} is a symbolic link: ringzero does not write through links")
+    _remove_stale_temp_files(parent, os.path.basename(path))
     tmp = os.path.join(parent, f".{os.path.basename(path)}.ringzero-{secrets.token_hex(6)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:

@@ -255,3 +255,15 @@ def test_entries_of_a_plan_without_owner_are_taken_over_by_its_stack(tree: tuple
     assert set(ledger["dirs"].values()) == {"proj/stack/vm1"}
     run(state, {**plan("vm1", {str(f): "a\n"}), "owner": "proj/stack/vm1"}, "absent")
     assert not f.exists() and not f.parent.exists()
+
+
+def test_temp_files_of_an_interrupted_write_are_removed_by_the_next(tree: tuple[Path, Path]) -> None:
+    state, etc = tree
+    f = etc / "a.conf"
+    stale = etc / ".a.conf.ringzero-0123456789ab"
+    stale.write_text("half of it")
+    foreign = etc / ".a.conf.ringzero-admin-notes"  # not of ringzero's pattern: left alone
+    foreign.write_text("mine")
+    run(state, plan("vm1", {str(f): "a\n"}))
+    assert f.read_text() == "a\n" and not stale.exists() and foreign.read_text() == "mine"
+    assert sorted(p.name for p in etc.iterdir()) == [".a.conf.ringzero-admin-notes", "a.conf"]

@@ -135,7 +135,7 @@ e2e: pulumi-dirs publish-image
 # One guest booted by the real engine, interrupted on purpose (SIGKILL, SSH cut, guest reset,
 # libvirtd restart, a full state filesystem, two runs at once); each recovery proven on the node.
 faults: pulumi-dirs publish-image
-	$(PYTEST) -v tests/faults
+	$(PYTEST) -v --durations=0 tests/faults
 
 # ---- the reference stack --------------------------------------------------------------------
 # A new stack on this machine: a salt Pulumi wrote for another machine's passphrase (setup

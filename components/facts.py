@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 __all__ = [
-    "APPARMOR_PROFILES", "BpfPerfEntry", "CgroupEntry", "ProcStatus", "apparmor_profiles", "bpf_attachments",
-    "bpftool_perf", "cgroup_events", "meminfo", "module_param", "module_param_path", "proc_cgroup",
-    "proc_status", "seccomp_mode", "systemctl_show", "systemctl_show_units", "unified_cgroup",
+    "APPARMOR_PROFILES", "DPKG_FORMAT", "BpfPerfEntry", "CgroupEntry", "DpkgPackage", "ProcStatus",
+    "apparmor_profiles", "bpf_attachments", "bpftool_perf", "cgroup_events", "dpkg_packages", "meminfo",
+    "module_param", "module_param_path", "proc_cgroup", "proc_status", "seccomp_mode", "systemctl_show",
+    "systemctl_show_units", "unified_cgroup",
 ]
 
 APPARMOR_PROFILES = "/sys/kernel/security/apparmor/profiles"
+# `dpkg-query -W -f DPKG_FORMAT PKG…`: what dpkg_packages parses
+DPKG_FORMAT = "${Package} ${db:Status-Status} ${Version}\n"
 
 
 # ---- systemd -----------------------------------------------------------------------------------
@@ -262,6 +265,35 @@ def bpf_attachments(text: str | None) -> dict[int, list[str]]:
     for e in bpftool_perf(text):
         point = e.get("tracepoint") or e.get("func") or e.get("filename") or e.get("fd_type", "?")
         out.setdefault(e["pid"], []).append(f"{e.get('fd_type', '?')}:{point} (prog {e.get('prog_id')})")
+    return out
+
+
+# ---- packages ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DpkgPackage:
+    """A package as dpkg knows it: `status` is installed, config-files, not-installed, …"""
+
+    status: str
+    version: str
+
+
+def dpkg_packages(text: str | None) -> dict[str, DpkgPackage]:
+    """`dpkg-query -W -f DPKG_FORMAT PKG…` as package -> status and version. A package listed
+    once per architecture counts as installed if one of them is::
+
+        >>> dpkg_packages("qemu-system-x86 installed 1:7.2+dfsg-7+deb12u7\\nxen-utils-common not-installed \\n")
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'qemu-system-x86': DpkgPackage(status='installed', version='1:7.2+dfsg-7+deb12u7'),
+         'xen-utils-common': DpkgPackage(status='not-installed', version='')}
+    """
+    out: dict[str, DpkgPackage] = {}
+    for line in (text or "").splitlines():
+        words = line.split()
+        if len(words) < 2:
+            continue
+        seen = out.get(words[0])
+        if seen is None or seen.status != "installed":
+            out[words[0]] = DpkgPackage(words[1], words[2] if len(words) > 2 else "")
     return out
 
 

@@ -56,7 +56,7 @@ for key in "$@"; do
     bpftool) t bpftool -j perf 2>&1; rc=$? ;;
     stat) t stat -c '%a %U %G' -- "$arg" 2>/dev/null || { rc=$?; late $rc || printf '%s' "${sep}missing"; } ;;
     fstype) t stat -f -c %T -- "$arg" 2>/dev/null || { rc=$?; late $rc || printf '%s' "${sep}missing"; } ;;
-    dpkg) t dpkg-query -W -f '${db:Status-Status} ${Version}' "$arg" 2>/dev/null ||
+    dpkg) t dpkg-query -W -f '${Package} ${db:Status-Status} ${Version}\n' "$arg" 2>/dev/null ||
           { rc=$?; late $rc || printf '%s' "${sep}missing"; } ;;
     arch) t uname -m 2>&1; rc=$? ;;
     shell) t sh -c "$arg" 2>&1; rc=$? ;;

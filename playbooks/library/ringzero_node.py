@@ -142,9 +142,11 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.ringzero_facts import (
     APPARMOR_PROFILES,
+    DPKG_FORMAT,
     apparmor_profiles,
     bpf_attachments,
     cgroup_events,
+    dpkg_packages,
     module_param,
     module_param_path,
     systemctl_show,
@@ -841,8 +843,8 @@ class Node:
     def ensure_packages(self, packages):
         if not packages:
             return
-        _, out = self.run("dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *packages, ok=(0, 1))
-        installed = {ln.split()[0] for ln in out.splitlines() if ln.endswith(" installed")}
+        _, out = self.run("dpkg-query", "-W", "-f", DPKG_FORMAT, *packages, ok=(0, 1))
+        installed = {name for name, p in dpkg_packages(out).items() if p.status == "installed"}
         missing = [p for p in packages if p not in installed]
         if not missing:
             return

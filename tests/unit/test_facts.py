@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 
 from ringzero.facts import (
+    DPKG_FORMAT,
     CgroupEntry,
+    DpkgPackage,
     apparmor_profiles,
     bpf_attachments,
     bpftool_perf,
     cgroup_events,
+    dpkg_packages,
     meminfo,
     module_param,
     module_param_path,
@@ -133,6 +136,22 @@ def test_bpftool_perf_attachments_per_process() -> None:
     assert bpf_attachments("[]") == {}
     assert bpf_attachments("Error: not supported") == {} and bpf_attachments(None) == {}
     assert bpftool_perf('{"error": "x"}') == [] and bpftool_perf('[{"fd": 1}]') == []
+
+
+# ---- packages ----------------------------------------------------------------------------------
+def test_dpkg_packages() -> None:
+    assert DPKG_FORMAT == "${Package} ${db:Status-Status} ${Version}\n"
+    known = dpkg_packages(captured("dpkg-query.txt"))
+    assert known == {"bash": DpkgPackage("installed", "5.2.15-2+b8"),
+                     "libc6": DpkgPackage("installed", "2.36-9+deb12u14"),
+                     "qemu-system-x86": DpkgPackage("installed", "1:7.2+dfsg-7+deb12u18+b3")}
+    # removed with its configuration kept; never installed (no version); one line per architecture
+    assert dpkg_packages("xen-utils-common config-files 4.17.5\nxen-hypervisor-common not-installed \n") == {
+        "xen-utils-common": DpkgPackage("config-files", "4.17.5"),
+        "xen-hypervisor-common": DpkgPackage("not-installed", "")}
+    assert dpkg_packages("libc6 installed 2.36\nlibc6 not-installed \n")["libc6"].status == "installed"
+    assert dpkg_packages("libc6 not-installed \nlibc6 installed 2.36\n")["libc6"].status == "installed"
+    assert dpkg_packages(None) == {} and dpkg_packages("garbage\n") == {}
 
 
 # ---- kernel module parameters ---------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...checks.base import Check, expect_equal
 from ...checks.probe import Probe
-from ...facts import module_param, module_param_path
+from ...facts import dpkg_packages, module_param, module_param_path
 from .expect import PACKAGES, grub, module_params
 from .spec import HostPrepSpec
 
@@ -22,9 +22,10 @@ XEN_BINARY = "shell:ls /boot/xen-*.gz 2>/dev/null | head -n 1"
 
 def _package(node: str, kind: str, package: str) -> Check:
     def verify(p: Probe) -> None:
-        status = p.value(f"dpkg:{package}")
-        if status is None or not status.startswith("installed"):
-            raise AssertionError(f"package {package} is not installed ({status or 'unknown to dpkg'})")
+        known = dpkg_packages(p.value(f"dpkg:{package}")).get(package)
+        if known is None or known.status != "installed":
+            shown = f"{known.status} {known.version}".strip() if known else "unknown to dpkg"
+            raise AssertionError(f"package {package} is not installed ({shown})")
 
     return Check(node, f"host:{kind}", f"package:{package}", verify, (f"dpkg:{package}",), f"{package} is installed")
 

@@ -9,7 +9,7 @@ files and validators. Nothing here is secret: keys generated at `pulumi up` are 
 from __future__ import annotations
 
 from .plan import node_plan
-from .render import render_cloud_init, render_domain_xml, render_domain_xslt
+from .render import domain_paths, render_cloud_init, render_domain_xml, render_domain_xslt
 from .spec import BaseImageSpec, HostSpec, Topology, VmSpec
 
 # Placeholders for what `pulumi up` generates (and keeps as secrets): never a real key.
@@ -21,11 +21,9 @@ HOST_PUB_PLACEHOLDER = "ssh-ed25519 AAAA<host-key-generated-by-pulumi-up> root@v
 
 
 def domain_xml(vm: VmSpec, host: HostSpec, img: BaseImageSpec) -> str:
-    return render_domain_xml(
-        vm, host, img, disk_path=f"/var/lib/libvirt/images/{vm.name}.qcow2",
-        seed_path=f"/var/lib/libvirt/images/{vm.name}-seed.iso",
-        console_log=f"/var/log/libvirt/qemu/{vm.name}-console.log",
-    )
+    disk, seed = domain_paths(vm, host)
+    return render_domain_xml(vm, host, img, disk_path=disk, seed_path=seed,
+                             console_log=f"/var/log/libvirt/qemu/{vm.name}-console.log")
 
 
 def artifacts(

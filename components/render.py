@@ -13,12 +13,12 @@ them; the templates only lay values out. Example::
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 
 from .paths import templates_dir
-from .spec import BaseImageSpec, HostSpec, VmSpec
+from .spec import BaseImageSpec, HostSpec, SpecError, VmSpec
 
 SYSTEMD_DIR = "/etc/systemd/system"
 
@@ -63,22 +63,76 @@ def kernel_cmdline(vm: VmSpec, image: BaseImageSpec, domain_type: str) -> str:
     return " ".join(x for x in (f"root={root} rw console={console}", vm.kernel_args) if x)
 
 
+class Disk(NamedTuple):
+    """One `<disk>` of a rendered domain, every value decided (the template lays it out)."""
+
+    device: str  # disk | cdrom
+    source: str
+    target: str
+    bus: str
+    driver: tuple[str, str] | None  # <driver name= type=>; None where the driver does not read it
+    readonly: bool = False
+    drive: tuple[int, int, int] | None = None  # (controller, bus, unit) of an explicit drive address
+
+
+# bhyve boots a Linux guest through UEFI firmware (bhyveload boots FreeBSD guests only); this is
+# where sysutils/bhyve-firmware installs it, the bhyve driver's default firmware_dir.
+BHYVE_UEFI_FIRMWARE = "/usr/local/share/uefi-firmware/BHYVE_UEFI.fd"
+# Hyper-V's default folder for virtual hard disks (Windows Server 2016 and later).
+HYPERV_VHD_DIR = "C:\\ProgramData\\Microsoft\\Windows\\Virtual Hard Disks"
+
+
+def domain_paths(vm: VmSpec, host: HostSpec) -> tuple[str, str]:
+    """(disk, cloud-init seed) of `vm` on `host`: a raw image for bhyve (it has no qcow2), a
+    VHDX in Hyper-V's own folder, a qcow2 overlay in libvirt's default pool otherwise."""
+    if host.kind == "hyperv":
+        return f"{HYPERV_VHD_DIR}\\{vm.name}.vhdx", f"{HYPERV_VHD_DIR}\\{vm.name}-seed.iso"
+    ext = "img" if host.kind == "bhyve" else "qcow2"
+    return f"/var/lib/libvirt/images/{vm.name}.{ext}", f"/var/lib/libvirt/images/{vm.name}-seed.iso"
+
+
 def render_domain_xml(
     vm: VmSpec, host: HostSpec, image: BaseImageSpec, *, disk_path: str, seed_path: str,
     console_log: str,
 ) -> str:
-    """A complete libvirt domain for review and schema validation (kvm, qemu or xen)."""
+    """A complete libvirt domain for review and schema validation (kvm, qemu, xen, bhyve, hyperv)."""
     dt = host.effective_domain_type
+    if vm.boot == "kernel" and not host.boots_kernel:
+        raise SpecError("VirtualMachine", vm.name, "boot", vm.boot,
+                        f"'bootloader' on {host.kind} host {host.name!r} (its libvirt driver boots the VM's disk)")
+    if dt == "bhyve":
+        # docs/drvbhyve.rst, bhyve_command.c: virtio or SATA disks (never IDE), the seed a SATA
+        # cdrom, the UEFI loader, an nmdm serial port (com1) for `virsh console`.
+        return render(
+            "libvirt/domain.xml.j2", vm=vm, host=host, image=image, domain_type=dt, machine=None, os_type="hvm",
+            loader=BHYVE_UEFI_FIRMWARE, boot_kernel=False, boot_dev=None, features=["acpi", "apic"],
+            lifecycle=True,
+            disks=[Disk("disk", disk_path, "vda", "virtio", ("file", "raw")),
+                   Disk("cdrom", seed_path, "sda", "sata", ("file", "raw"), readonly=True)],
+            serial="nmdm", nmdm=(f"/dev/nmdm-{vm.name}.1A", f"/dev/nmdm-{vm.name}.1B"), hostfwd=None,
+        )
+    if dt == "hyperv":
+        # hyperv_driver.c DefineXML reads the name, vcpus, memory, disks on IDE/SCSI/floppy at
+        # drive addresses, serial ports 'COM 1'/'COM 2' as named pipes and bridge NICs; it
+        # ignores <os>, <features>, the lifecycle actions and <driver>. A generation 1 VM boots
+        # from IDE: the disk on channel 0, the seed a DVD on channel 1.
+        return render(
+            "libvirt/domain.xml.j2", vm=vm, host=host, image=image, domain_type=dt, machine=None, os_type="hvm",
+            loader=None, boot_kernel=False, boot_dev=None, features=[], lifecycle=False,
+            disks=[Disk("disk", disk_path, "hda", "ide", None, drive=(0, 0, 0)),
+                   Disk("cdrom", seed_path, "hdc", "ide", None, readonly=True, drive=(0, 1, 0))],
+            serial="pipe", pipe=f"\\\\.\\pipe\\ringzero-{vm.name}-com1", hostfwd=None,
+        )
     xen = dt == "xen"
     return render(
         "libvirt/domain.xml.j2", vm=vm, host=host, image=image, domain_type=dt,
-        machine="xenpv" if xen else "pc", os_type="linux" if xen else "hvm",
-        boot_kernel=vm.boot == "kernel", cmdline=kernel_cmdline(vm, image, dt),
-        features=[] if xen else ["acpi", "apic"],
-        disk_path=disk_path, disk_target="xvda" if xen else "vda", disk_bus="xen" if xen else "virtio",
-        seed_path=seed_path, seed_device="disk" if xen else "cdrom",
-        seed_target="xvdb" if xen else "sda", seed_bus="xen" if xen else "sata",
-        console_log=console_log, console_target="xen" if xen else "serial",
+        machine="xenpv" if xen else "pc", os_type="linux" if xen else "hvm", loader=None,
+        boot_kernel=vm.boot == "kernel", boot_dev="hd", cmdline=kernel_cmdline(vm, image, dt),
+        features=[] if xen else ["acpi", "apic"], lifecycle=True,
+        disks=[Disk("disk", disk_path, "xvda" if xen else "vda", "xen" if xen else "virtio", ("qemu", "qcow2")),
+               Disk("disk" if xen else "cdrom", seed_path, "xvdb" if xen else "sda", "xen" if xen else "sata",
+                    ("qemu", "raw"), readonly=True)],
+        serial="pty", console_log=console_log, console_target="xen" if xen else "serial",
         hostfwd=None if xen else hostfwd(vm),
     )
 

@@ -11,10 +11,16 @@ FAKE_PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFAKE root@vm"
 
 XEN_HOST = HostSpec("xen1", kind="xen", uri="xen:///system", vcpus=8, memory_mib=16384)
 KVM_HOST = HostSpec("kvm1", kind="kvm", uri="qemu:///system", vcpus=8, memory_mib=16384)
+# Declared and rendered only: neither driver exists on this machine (see the README).
+BHYVE_HOST = HostSpec("bhyve1", kind="bhyve", uri="bhyve+ssh://root@freebsd1.example/system", vcpus=8,
+                      memory_mib=16384)
+HYPERV_HOST = HostSpec("hyperv1", kind="hyperv", uri="hyperv://administrator@hv1.example/?transport=https",
+                       vcpus=8, memory_mib=16384)
 
 
 def domain_xmls(topology: Topology) -> dict[str, str]:
-    """Domain XML for each VM of `topology`, plus the first VM on a kvm and a xen host."""
+    """Domain XML for each VM of `topology`, plus the first VM on a kvm, a xen, a bhyve and a
+    Hyper-V host (booting its disk there, with no QEMU SSH forward: what those hosts need)."""
     out: dict[str, str] = {}
     vms = list(topology.vms)
     for vm in vms:
@@ -27,6 +33,10 @@ def domain_xmls(topology: Topology) -> dict[str, str]:
             out[f"domain-{host.effective_domain_type}-{vm.name}.xml"] = _domain(
                 moved, host, BaseImageSpec(**{**img.__dict__, "host": host.name})
             )
+        for host in (BHYVE_HOST, HYPERV_HOST):
+            moved = VmSpec(**{**vm.__dict__, "host": host.name, "boot": "bootloader", "ssh_port": None})
+            raw = BaseImageSpec(**{**img.__dict__, "host": host.name, "format": "raw"})
+            out[f"domain-{host.effective_domain_type}-{vm.name}.xml"] = _domain(moved, host, raw)
     return out
 
 

@@ -46,6 +46,7 @@ class Topology:
 
     def __post_init__(self) -> None:
         hosts = _unique("HypervisorHost", [h.name for h in self.hosts])
+        by_name = {h.name: h for h in self.hosts}
         images: dict[tuple[str, str], BaseImageSpec] = {}
         for img in self.images:
             if img.host not in hosts:
@@ -53,6 +54,10 @@ class Topology:
             if (img.host, img.name) in images:
                 raise Ctx("BaseImage", img.name).fail("name", img.name, f"a name not yet used on host {img.host!r}")
             images[(img.host, img.name)] = img
+            if img.format != "raw" and by_name[img.host].kind == "bhyve":
+                raise Ctx("BaseImage", img.name).fail(
+                    "format", img.format,
+                    f"'raw' on bhyve host {img.host!r} (bhyve reads raw files, zvols and devices; it has no qcow2)")
         by_host: dict[str, list[VmSpec]] = {h: [] for h in hosts}
         ports: dict[int, str] = {}
         for vm in self.vms:
@@ -66,6 +71,14 @@ class Topology:
                 raise ctx.fail("name", vm.name, f"a domain name not yet used on host {vm.host!r}")
             if vm.boot == "kernel" and images[(vm.host, vm.image)].kernel is None:
                 raise ctx.fail("boot", vm.boot, f"'bootloader' (image {vm.image!r} declares no kernel)")
+            host = by_name[vm.host]
+            if vm.boot == "kernel" and not host.boots_kernel:
+                raise ctx.fail("boot", vm.boot, f"'bootloader' on {host.kind} host {vm.host!r} (its libvirt driver "
+                                                "boots the VM's disk, never a kernel from a host path)")
+            if vm.ssh_port is not None and host.kind in ("hyperv", "bhyve"):
+                raise ctx.fail("ssh_port", vm.ssh_port, f"none on {host.kind} host {vm.host!r} (the 127.0.0.1 "
+                                                        "forward is QEMU user networking; the host's own network "
+                                                        "reaches the VM)")
             if vm.ssh_port is not None:
                 if vm.ssh_port in ports:
                     used_by = ports[vm.ssh_port]

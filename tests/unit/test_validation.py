@@ -27,6 +27,7 @@ from ringzero.spec import (
 
 HOST = HostSpec("local", vcpus=2, memory_mib=2048)
 IMAGE = BaseImageSpec("debian", "local", "/srv/base.qcow2", kernel="/srv/vmlinuz")
+RAW_IMAGE = BaseImageSpec("debian", "local", "/srv/base.img", format="raw", kernel="/srv/vmlinuz")
 DENY_MKDIR = (SyscallRule(("mkdir",), "SCMP_ACT_ERRNO"),)
 
 
@@ -119,7 +120,8 @@ CASES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
     ("ebpf-restart", lambda: EbpfAgentSpec("a", tool="execsnoop.bt", restart="sometimes"),
      ("restart='sometimes'", "'always'")),
     # hosts
-    ("host-kind", lambda: HostSpec("h", kind="hyperv"), ("HypervisorHost 'h'", "kind='hyperv'", "'kvm', 'xen'")),
+    ("host-kind", lambda: HostSpec("h", kind="vmware"),
+     ("HypervisorHost 'h'", "kind='vmware'", "'kvm', 'xen', 'hyperv', 'bhyve'")),
     ("host-uri-scheme", lambda: HostSpec("h", uri="http://example/system"),
      ("uri='http://example/system'", "scheme one of qemu")),
     ("host-uri-kind-mismatch", lambda: HostSpec("h", kind="xen", uri="qemu:///system"),
@@ -291,6 +293,59 @@ CASES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
      ("uri='qemu+ssh://root@h.example/system?foo=1'", "URI parameters among keyfile")),
     ("host-uri-param-twice",
      lambda: HostSpec("h", uri="qemu+ssh://root@h.example/system?keyfile=/a&keyfile=/b"), ("each once",)),
+    # Hyper-V hosts: hyperv://[user@]host[:port]/[?transport=https|http] (client-side driver)
+    ("hyperv-uri-transport-scheme", lambda: HostSpec("h", kind="hyperv", uri="hyperv+ssh://hv1.example/"),
+     ("HypervisorHost 'h'", "uri='hyperv+ssh://hv1.example/'", "for a hyperv host", "hyperv://[user@]host")),
+    ("hyperv-uri-qemu", lambda: HostSpec("h", kind="hyperv", uri="qemu:///system"),
+     ("uri='qemu:///system'", "scheme one of hyperv")),
+    ("hyperv-uri-no-host", lambda: HostSpec("h", kind="hyperv", uri="hyperv:///"),
+     ("uri='hyperv:///'", "a host is required")),
+    ("hyperv-uri-path", lambda: HostSpec("h", kind="hyperv", uri="hyperv://hv1.example/system"),
+     ("uri='hyperv://hv1.example/system'", "the path is empty or '/'")),
+    ("hyperv-uri-port", lambda: HostSpec("h", kind="hyperv", uri="hyperv://hv1.example:70000/"),
+     ("uri='hyperv://hv1.example:70000/'", "port from 1 to 65535")),
+    ("hyperv-uri-transport", lambda: HostSpec("h", kind="hyperv", uri="hyperv://hv1.example/?transport=ftp"),
+     ("uri='hyperv://hv1.example/?transport=ftp'", "transport=https or transport=http")),
+    ("hyperv-uri-transport-twice",
+     lambda: HostSpec("h", kind="hyperv", uri="hyperv://hv1.example/?transport=http&transport=https"),
+     ("transport=https or transport=http, once",)),
+    ("hyperv-uri-unknown-param", lambda: HostSpec("h", kind="hyperv", uri="hyperv://hv1.example/?no_verify=1"),
+     ("uri='hyperv://hv1.example/?no_verify=1'", "the one URI parameter the hyperv driver reads",
+      "ignores every other parameter")),
+    ("hyperv-domain-type", lambda: HostSpec("h", kind="hyperv", uri="hyperv://hv1.example/", domain_type="kvm"),
+     ("domain_type='kvm'", "one of 'hyperv'")),
+    ("hyperv-vm-kernel-boot",
+     lambda: Topology(hosts=(HostSpec("local", kind="hyperv", uri="hyperv://hv1.example/", vcpus=2),),
+                      images=(IMAGE,), vms=(VmSpec("vm1", "local", "debian"),)),
+     ("VirtualMachine 'vm1'", "boot='kernel'", "'bootloader' on hyperv host 'local'", "boots the VM's disk")),
+    ("hyperv-vm-ssh-port",
+     lambda: Topology(hosts=(HostSpec("local", kind="hyperv", uri="hyperv://hv1.example/", vcpus=2),),
+                      images=(IMAGE,), vms=(VmSpec("vm1", "local", "debian", boot="bootloader", ssh_port=2201),)),
+     ("VirtualMachine 'vm1'", "ssh_port=2201", "none on hyperv host 'local'", "QEMU user networking")),
+    # bhyve hosts: bhyve[+ssh|+tls|+unix]://…/system (FreeBSD)
+    ("bhyve-uri-qemu", lambda: HostSpec("h", kind="bhyve", uri="qemu:///system"),
+     ("uri='qemu:///system'", "for a bhyve host", "scheme one of bhyve, bhyve+ssh")),
+    ("bhyve-uri-session", lambda: HostSpec("h", kind="bhyve", uri="bhyve:///session"),
+     ("uri='bhyve:///session'", "the bhyve driver opens /system only")),
+    ("bhyve-uri-local-with-host", lambda: HostSpec("h", kind="bhyve", uri="bhyve://freebsd1.example/system"),
+     ("uri='bhyve://freebsd1.example/system'", "a host goes with bhyve+ssh or bhyve+tls")),
+    ("bhyve-uri-ssh-no-host", lambda: HostSpec("h", kind="bhyve", uri="bhyve+ssh:///system"),
+     ("ssh transports need a host",)),
+    ("bhyve-uri-no-verify", lambda: HostSpec("h", kind="bhyve", uri="bhyve+ssh://root@f.example/system?no_verify=1"),
+     ("without no_verify=", "host key")),
+    ("bhyve-domain-type", lambda: HostSpec("h", kind="bhyve", uri="bhyve:///system", domain_type="qemu"),
+     ("domain_type='qemu'", "one of 'bhyve'")),
+    ("bhyve-image-qcow2",
+     lambda: Topology(hosts=(HostSpec("local", kind="bhyve", uri="bhyve:///system", vcpus=2),), images=(IMAGE,)),
+     ("BaseImage 'debian'", "format='qcow2'", "'raw' on bhyve host 'local'", "no qcow2")),
+    ("bhyve-vm-kernel-boot",
+     lambda: Topology(hosts=(HostSpec("local", kind="bhyve", uri="bhyve:///system", vcpus=2),),
+                      images=(RAW_IMAGE,), vms=(VmSpec("vm1", "local", "debian"),)),
+     ("VirtualMachine 'vm1'", "boot='kernel'", "'bootloader' on bhyve host 'local'")),
+    ("bhyve-vm-ssh-port",
+     lambda: Topology(hosts=(HostSpec("local", kind="bhyve", uri="bhyve:///system", vcpus=2),),
+                      images=(RAW_IMAGE,), vms=(VmSpec("vm1", "local", "debian", boot="bootloader", ssh_port=2201),)),
+     ("ssh_port=2201", "none on bhyve host 'local'")),
     # image paths: no '.' or '..' components
     ("image-source-dot", lambda: BaseImageSpec("debian", "local", "/srv/./base.qcow2"),
      ("BaseImage 'debian'", "source='/srv/./base.qcow2'", "without '.' or '..' components")),
@@ -442,6 +497,36 @@ def test_libvirt_uri_parameters_that_keep_checks_on_are_accepted() -> None:
            "&known_hosts_verify=normal&no_tty=1&sshauth=privkey,agent&proxy=native&mode=direct")
     assert HostSpec("h", uri=uri).uri_port == 2222
     assert HostSpec("t", uri="qemu+tls://h.example/system?pkipath=/etc/pki/libvirt").uri_port is None
+
+
+# What the hyperv and bhyve drivers accept (docs/drvhyperv.rst, docs/drvbhyve.rst, hypervParseUri,
+# bhyveConnectOpen) is accepted: the parameter name case-blind as hypervParseUri compares it.
+DRIVER_URIS = [
+    ("hyperv", "hyperv://hv1.example", None), ("hyperv", "hyperv://hv1.example/", None),
+    ("hyperv", "hyperv://hv1.example/?transport=http", None),
+    ("hyperv", "hyperv://Administrator@hv1.example:5986/?transport=https", 5986),
+    ("hyperv", "hyperv://hv1.example:5985?Transport=http", 5985),
+    ("hyperv", "HYPERV://hv1.example/", None), ("hyperv", "hyperv://CORP%5Cadmin@hv1.example/", None),
+    ("hyperv", "hyperv://svc%40corp.example@hv1.example/", None), ("hyperv", "hyperv://[2001:db8::1]/", None),
+    ("bhyve", "bhyve:///system", None), ("bhyve", "bhyve+unix:///system", None),
+    ("bhyve", "bhyve+ssh://root@freebsd1.example/system", None),
+    ("bhyve", "bhyve+ssh://root@freebsd1.example:2222/system?keyfile=/root/.ssh/id_ed25519&no_tty=1", 2222),
+    ("bhyve", "bhyve+tls://freebsd1.example/system?pkipath=/etc/pki/libvirt", None),
+]
+
+
+@pytest.mark.parametrize(("kind", "uri", "port"), DRIVER_URIS, ids=[u for _, u, _ in DRIVER_URIS])
+def test_hyperv_and_bhyve_uris_the_drivers_accept_are_accepted(kind: str, uri: str, port: int | None) -> None:
+    host = HostSpec("h", kind=kind, uri=uri)
+    assert host.uri_port == port
+    assert host.effective_domain_type == kind and not host.boots_kernel
+
+
+def test_vms_on_hyperv_and_bhyve_hosts_boot_their_disk() -> None:
+    for host, image in ((HostSpec("local", kind="bhyve", uri="bhyve:///system", vcpus=2), RAW_IMAGE),
+                        (HostSpec("local", kind="hyperv", uri="hyperv://hv1.example/", vcpus=2), IMAGE)):
+        t = Topology(hosts=(host,), images=(image,), vms=(VmSpec("vm1", "local", "debian", boot="bootloader"),))
+        assert t.allocations[0].vms == ("vm1",)
 
 
 def test_adopt_is_accepted_from_stack_config() -> None:

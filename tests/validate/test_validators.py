@@ -38,8 +38,8 @@ def test_domain_xml_validates(name: str, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr + res.stdout
 
 
-def test_domain_kinds_cover_kvm_qemu_and_xen() -> None:
-    assert {n.split("-")[1] for n in _names(".xml", "domain-")} == {"kvm", "qemu", "xen"}
+def test_domain_kinds_cover_kvm_qemu_xen_bhyve_and_hyperv() -> None:
+    assert {n.split("-")[1] for n in _names(".xml", "domain-")} == {"kvm", "qemu", "xen", "bhyve", "hyperv"}
 
 
 # The shape of what pulumi-libvirt 0.5.4 defines: it always adds SPICE graphics, video and a

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from ringzero.kinds.apparmor.render import render_apparmor
-from ringzero.kinds.seccomp.render import render_seccomp, seccomp_oci
+from ringzero.kinds.seccomp.expect import seccomp_oci
+from ringzero.kinds.seccomp.render import render_seccomp
 from ringzero.kinds.slice.expect import slice_directives
 from ringzero.kinds.slice.render import render_slice
 from ringzero.spec import AppArmorProfileSpec, FileRule, SeccompProfileSpec, SliceSpec, SyscallRule

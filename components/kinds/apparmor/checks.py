@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from ...checks.base import Check
 from ...checks.probe import Probe
 from ...facts import APPARMOR_PROFILES as PROFILES
 from ...facts import apparmor_profiles
+from .expect import loaded_mode, reads
 from .spec import AppArmorProfileSpec
-
-_PLAIN_PATH = re.compile(r"^/[A-Za-z0-9._/@+=:-]+$")
 
 
 def _loaded(node: str, spec: AppArmorProfileSpec) -> Check:
@@ -21,20 +18,19 @@ def _loaded(node: str, spec: AppArmorProfileSpec) -> Check:
         mode = apparmor_profiles(text).get(spec.name)
         if mode is None:
             raise AssertionError(f"profile {spec.name} is not loaded")
-        if mode != spec.mode:
-            raise AssertionError(f"profile {spec.name} is loaded in {mode} mode, declared {spec.mode}")
+        if mode != want:
+            raise AssertionError(f"profile {spec.name} is loaded in {mode} mode, declared {want}")
 
+    want = loaded_mode(spec)
     return Check(node, f"apparmor:{spec.name}", "mode", verify, (f"file:{PROFILES}",),
-                 f"loaded in {spec.mode} mode")
+                 f"loaded in {want} mode")
 
 
-def _access(node: str, spec: AppArmorProfileSpec, path: str, denied: bool) -> Check:
+def _access(node: str, spec: AppArmorProfileSpec, path: str, denied: bool, expect_denied: bool) -> Check:
     """Run `cat path` confined by the profile (aa-exec): it fails with EACCES only if denied.
 
     It only reads, and what it reads stays on the node (stdout to /dev/null: a denial that
     does not deny must not ship /etc/shadow to the checker); Probe.run bounds it in time."""
-    expect_denied = denied and spec.mode == "enforce"
-
     def verify(p: Probe) -> None:
         res = p.run("aa-exec -p %s -- cat -- %s >/dev/null", spec.name, path)
         refused = res.rc != 0 and "Permission denied" in res.stderr
@@ -52,10 +48,5 @@ def _access(node: str, spec: AppArmorProfileSpec, path: str, denied: bool) -> Ch
 
 
 def checks(node: str, spec: AppArmorProfileSpec) -> list[Check]:
-    out = [_loaded(node, spec)]
-    # Real accesses for plain (glob-free) read rules: a deny rule must refuse in enforce mode
-    # (and only log in complain mode); an allow rule must let the read through.
-    for rule in spec.files:
-        if "r" in rule.perms and _PLAIN_PATH.fullmatch(rule.path):
-            out.append(_access(node, spec, rule.path, rule.deny))
-    return out
+    # Real accesses for plain (glob-free) read rules (expect.reads).
+    return [_loaded(node, spec), *(_access(node, spec, *read) for read in reads(spec))]

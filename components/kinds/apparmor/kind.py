@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..base import Kind, PlanParts
 from .checks import checks
+from .expect import loaded_mode
 from .render import render_apparmor
 from .spec import AppArmorProfileSpec
 
@@ -12,7 +13,7 @@ def plan(parts: PlanParts, spec: AppArmorProfileSpec) -> None:
     """The profile file, and the profile loaded in its declared mode."""
     rendered = render_apparmor(spec)
     parts.add("apparmor", rendered, adopt=spec.adopt)
-    parts.plan["apparmor"].append({"name": spec.name, "path": next(iter(rendered)), "mode": spec.mode,
+    parts.plan["apparmor"].append({"name": spec.name, "path": next(iter(rendered)), "mode": loaded_mode(spec),
                                    "feature": "apparmor", "adopt": spec.adopt})
 
 

@@ -9,17 +9,10 @@ import time
 from ...checks.base import Check, expect_equal
 from ...checks.probe import Probe
 from ...facts import bpf_attachments
+from .expect import control_group_prefix, trigger
 from .spec import EbpfAgentSpec
 
-# Packaged bpftrace tools ringzero knows how to trigger: a command that must appear in the
-# tool's output (`{token}` is a fresh random marker). Each is harmless by construction: it
-# prints, or opens / stats a file that does not exist, and changes nothing on the node. Every
-# command runs under Probe.run's timeout, and the loops below stop at their deadlines.
-TRIGGERS = {
-    "execsnoop.bt": "/bin/echo ringzero-probe-{token}",
-    "opensnoop.bt": "/bin/cat /tmp/ringzero-probe-{token}",
-    "statsnoop.bt": "/usr/bin/stat /tmp/ringzero-probe-{token}",
-}
+# Every probe command runs under Probe.run's timeout, and the loops below stop at their deadlines.
 EVENT_TIMEOUT_S = 20
 ATTACH_GRACE_S = 60
 
@@ -29,7 +22,7 @@ def _active(node: str, spec: EbpfAgentSpec) -> Check:
         unit = p.unit(spec.unit_name)
         expect_equal(f"{spec.unit_name} ActiveState", "active", unit.get("ActiveState"))
         cgroup = unit.get("ControlGroup", "")
-        if not cgroup.startswith(f"/{spec.slice}/"):
+        if not cgroup.startswith(control_group_prefix(spec)):
             raise AssertionError(f"{spec.unit_name} runs in {cgroup!r}, not in {spec.slice}")
 
     return Check(node, f"ebpf:{spec.name}", "active", verify, (f"unit:{spec.unit_name}",),
@@ -54,7 +47,7 @@ def _attached(node: str, spec: EbpfAgentSpec) -> Check:
                  "its BPF programs are loaded and attached")
 
 
-def _event(node: str, spec: EbpfAgentSpec, trigger: str) -> Check:
+def _event(node: str, spec: EbpfAgentSpec, command: str) -> Check:
     def output(p: Probe) -> str:
         if spec.output == "journal":
             return str(p.run("journalctl -q -o cat -u %s -n 200", spec.unit_name).stdout)
@@ -65,12 +58,12 @@ def _event(node: str, spec: EbpfAgentSpec, trigger: str) -> Check:
         marker = f"ringzero-probe-{token}"
         deadline = time.monotonic() + EVENT_TIMEOUT_S
         while True:
-            p.run(trigger.format(token=token))
+            p.run(command.format(token=token))
             if marker in output(p):
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"{marker} (from `{trigger.format(token=token)}`) did not appear in {spec.output} "
+                    f"{marker} (from `{command.format(token=token)}`) did not appear in {spec.output} "
                     f"within {EVENT_TIMEOUT_S} s")
             time.sleep(1)
 
@@ -79,7 +72,7 @@ def _event(node: str, spec: EbpfAgentSpec, trigger: str) -> Check:
 
 def checks(node: str, spec: EbpfAgentSpec) -> list[Check]:
     out = [_active(node, spec), _attached(node, spec)]
-    trigger = TRIGGERS.get(spec.tool or "")
-    if trigger is not None:
-        out.append(_event(node, spec, trigger))
+    command = trigger(spec)
+    if command is not None:
+        out.append(_event(node, spec, command))
     return out

@@ -10,7 +10,7 @@ from ...checks.base import Check, NotApplicable
 from ...checks.probe import CommandResult, Probe
 from ...facts import seccomp_mode
 from ...spec import _libseccomp as libseccomp
-from .render import SECCOMP_DIRS, seccomp_oci
+from .expect import FILTER_MODE, expected_errnos, oci_paths, seccomp_oci
 from .spec import SeccompProfileSpec
 
 # Calls each syscall number given with every argument -1 and prints its errno (0 on success),
@@ -57,8 +57,7 @@ class ProbeRefused(Exception):
     """The probe cannot decide: refused (nothing run), did not run, or proved nothing: an `error`."""
 
 
-def _oci_file(node: str, spec: SeccompProfileSpec, directory: str) -> Check:
-    path = f"{directory}/{spec.name}.json"
+def _oci_file(node: str, spec: SeccompProfileSpec, path: str) -> Check:
     want = seccomp_oci(spec)
 
     def verify(p: Probe) -> None:
@@ -80,8 +79,8 @@ def _filter_mode(node: str, spec: SeccompProfileSpec, service: str) -> Check:
         mode = seccomp_mode(p.value(f"proc:{service}:status"))
         if mode is None:
             raise AssertionError(f"{service} has no running main process to look at")
-        if mode != 2:
-            raise AssertionError(f"{service}'s main process shows Seccomp: {mode}, expected 2 (filter)")
+        if mode != FILTER_MODE:
+            raise AssertionError(f"{service}'s main process shows Seccomp: {mode}, expected {FILTER_MODE} (filter)")
 
     return Check(node, f"seccomp:{spec.name}", f"{service}:Seccomp", verify, (f"proc:{service}:status",),
                  f"{service} runs under a seccomp filter")
@@ -125,7 +124,7 @@ def _denied_syscall(node: str, spec: SeccompProfileSpec, service: str) -> Check 
         return None  # an allow list: the probe's own interpreter could not start under it
     names = probe_syscalls(spec)
     denied = [n for r in spec.rules if r.action == "SCMP_ACT_ERRNO" for n in r.names]
-    expected = {n: getattr(errno, r.errno or spec.default_errno) for r in spec.rules for n in r.names}
+    expected = expected_errnos(spec)
     errname = next(r.errno or spec.default_errno for r in spec.rules if r.action == "SCMP_ACT_ERRNO")
     shown = names[0] if names else denied[0]
 
@@ -172,7 +171,7 @@ def _denied_syscall(node: str, spec: SeccompProfileSpec, service: str) -> Check 
 
 
 def checks(node: str, spec: SeccompProfileSpec) -> list[Check]:
-    out = [_oci_file(node, spec, d) for d in SECCOMP_DIRS]
+    out = [_oci_file(node, spec, path) for path in oci_paths(spec)]
     for svc in spec.services:
         out.append(_filter_mode(node, spec, svc))
         denied = _denied_syscall(node, spec, svc)

@@ -25,7 +25,7 @@ export PULUMI_IGNORE_AMBIENT_PLUGINS := true
 PYTEST := $(VENV)/bin/pytest
 .PHONY: help setup packages venv toolchain image hypervisor-start hypervisor-stop host-prepare \
         publish-image pulumi-dirs plugins stack-select env lock test lint unit validate package engine check kernel e2e \
-        preview up destroy wheel collection collection-sanity bench clean
+        preview up destroy wheel collection collection-sanity bench bench-fleet clean
 
 help:
 	@echo "make setup    install packages, venv, build the Pulumi toolchain and guest image (cached)"
@@ -169,6 +169,11 @@ collection-sanity:
 
 bench:
 	$(VENV)/bin/python bench/preview_scale.py
+
+# `ringzero check` against 100 sshd machines in namespaces vs plain ssh (root; under the lock the
+# guest tiers take, so neither skews the other)
+bench-fleet:
+	flock /tmp/rz-guest.lock $(VENV)/bin/python bench/fleet_check.py
 
 clean:
 	rm -rf dist build .mypy_cache .ruff_cache .pytest_cache

@@ -129,6 +129,7 @@ class _Sources:
         self.docs: dict[Path, yaml.Node | None] = {}
         self.manifest = Path(manifest) if manifest else None
         self.memo: dict[tuple[str, str], dict[str, Any]] = {}
+        self.artifacts: dict[Path, dict[str, Any]] = {}
 
     def _doc(self, path: Path) -> yaml.Node | None:
         if path not in self.docs:
@@ -140,6 +141,12 @@ class _Sources:
         return self.docs[path]
 
     def _artifact(self, path: Path) -> dict[str, Any]:
+        # once per file: resolving paths for each of a fleet's results cost more than the rest of the SARIF
+        if path not in self.artifacts:
+            self.artifacts[path] = self._resolve_artifact(path)
+        return self.artifacts[path]
+
+    def _resolve_artifact(self, path: Path) -> dict[str, Any]:
         path = path.resolve()
         for base, root, what in (("%SRCROOT%", Path.cwd().resolve(), "the directory ringzero check ran in"),
                                  ("RINGZERO", _PACKAGE, "the ringzero package (its built-in catalogue)")):
@@ -149,7 +156,8 @@ class _Sources:
         return {"uri": path.as_uri()}
 
     def location(self, node: str, check: Check) -> dict[str, Any]:
-        key = (node, check.control)
+        # a baseline control is declared in one place, whichever node it was checked on
+        key = ("" if check.subject == "baseline" or self.manifest is None else node, check.control)
         if key not in self.memo:
             steps: list[Step]
             if check.subject == "baseline" or self.manifest is None:

@@ -97,3 +97,38 @@ def test_the_connection_carries_the_layered_config(home: Path, tmp_path: Path) -
     assert "ControlMaster=auto" in line and f"ControlPath={tmp_path / 'cm'}" in line
     assert Path(cfg).stat().st_mode & 0o777 == 0o600
     assert Path(cfg).read_text().index("BatchMode yes") < Path(cfg).read_text().index("Include")
+
+
+def test_a_master_only_for_machines_that_may_probe_actively(home: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Baseline controls only read, in one batched command: their machines get a plain `ssh` (no
+    ControlMaster to fork and end with `ssh -O exit`); declared checks, which may run active
+    probes over the same connection, get a master."""
+    import datetime as dt
+
+    import ringzero.checks.run as run
+    from ringzero.checks import expectations
+    from ringzero.checks.baseline import baseline_checks, load_catalogue
+    from ringzero.checks.progress import Progress
+    from tests.fixtures import local_topology
+
+    cfg = ssh_config_file(tmp_path, SshOptions())
+    e = Endpoint("db", "ssh://root@db.internal:22")
+    cmd, args = connect(e, SshOptions(), cfg, str(tmp_path / "cm"), master=False).backend._build_ssh_command("true")
+    line = " ".join(cmd) % tuple(args)
+    assert f"-F {cfg}" in line and "Control" not in line
+
+    asked: list[bool] = []
+
+    def fake_connect(e: Endpoint, ssh: SshOptions, cfg: str, controlpath: str, master: bool = True) -> None:
+        asked.append(master)
+        raise RuntimeError("no network in the unit tier")
+
+    monkeypatch.setattr(run, "connect", fake_connect)
+    baseline = baseline_checks("db", load_catalogue().baseline("isolation"), {"nested": "off"})
+    declared = expectations(local_topology(), {"vm1"})
+    for checks in (baseline, declared + baseline):
+        m = run.check_machine(e, checks, SshOptions(), Progress(["db"], quiet=True), tmp_path, cfg, [],
+                              dt.date.today())
+        assert m.error and all(o.status == "error" for o in m.outcomes)
+    assert asked == [False, True]

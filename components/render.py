@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import jinja2
 
+from . import domcaps
 from .paths import templates_dir
 from .spec import BaseImageSpec, HostSpec, SpecError, VmSpec
 
@@ -100,29 +101,14 @@ def render_domain_xml(
     if vm.boot == "kernel" and not host.boots_kernel:
         raise SpecError("VirtualMachine", vm.name, "boot", vm.boot,
                         f"'bootloader' on {host.kind} host {host.name!r} (its libvirt driver boots the VM's disk)")
-    if dt == "bhyve":
-        # docs/drvbhyve.rst, bhyve_command.c: virtio or SATA disks (never IDE), the seed a SATA
-        # cdrom, the UEFI loader, an nmdm serial port (com1) for `virsh console`.
-        return render(
-            "libvirt/domain.xml.j2", vm=vm, host=host, image=image, domain_type=dt, machine=None, os_type="hvm",
-            loader=BHYVE_UEFI_FIRMWARE, boot_kernel=False, boot_dev=None, features=["acpi", "apic"],
-            lifecycle=True,
-            disks=[Disk("disk", disk_path, "vda", "virtio", ("file", "raw")),
-                   Disk("cdrom", seed_path, "sda", "sata", ("file", "raw"), readonly=True)],
-            serial="nmdm", nmdm=(f"/dev/nmdm-{vm.name}.1A", f"/dev/nmdm-{vm.name}.1B"), hostfwd=None,
-        )
-    if dt == "hyperv":
-        # hyperv_driver.c DefineXML reads the name, vcpus, memory, disks on IDE/SCSI/floppy at
-        # drive addresses, serial ports 'COM 1'/'COM 2' as named pipes and bridge NICs; it
-        # ignores <os>, <features>, the lifecycle actions and <driver>. A generation 1 VM boots
-        # from IDE: the disk on channel 0, the seed a DVD on channel 1.
-        return render(
-            "libvirt/domain.xml.j2", vm=vm, host=host, image=image, domain_type=dt, machine=None, os_type="hvm",
-            loader=None, boot_kernel=False, boot_dev=None, features=[], lifecycle=False,
-            disks=[Disk("disk", disk_path, "hda", "ide", None, drive=(0, 0, 0)),
-                   Disk("cdrom", seed_path, "hdc", "ide", None, readonly=True, drive=(0, 1, 0))],
-            serial="pipe", pipe=f"\\\\.\\pipe\\ringzero-{vm.name}-com1", hostfwd=None,
-        )
+    if dt in ("bhyve", "hyperv"):
+        # Their drivers refuse or drop what libvirt's schema accepts (an IDE disk on bhyve):
+        # the rendered domain meets each driver's own rules (ringzero.domcaps) or nothing is written.
+        text = _thin_driver_domain(vm, host, image, dt, disk_path, seed_path)
+        caps = domcaps.driver_caps(dt)
+        if caps is not None:
+            domcaps.check(text, caps)
+        return text
     xen = dt == "xen"
     return render(
         "libvirt/domain.xml.j2", vm=vm, host=host, image=image, domain_type=dt,
@@ -134,6 +120,33 @@ def render_domain_xml(
                     ("qemu", "raw"), readonly=True)],
         serial="pty", console_log=console_log, console_target="xen" if xen else "serial",
         hostfwd=None if xen else hostfwd(vm),
+    )
+
+
+def _thin_driver_domain(vm: VmSpec, host: HostSpec, image: BaseImageSpec, dt: str, disk_path: str,
+                        seed_path: str) -> str:
+    """The domain libvirt's bhyve or hyperv driver needs (neither boots a kernel from a path)."""
+    if dt == "bhyve":
+        # docs/drvbhyve.rst, bhyve_command.c: virtio or SATA disks (never IDE), the seed a SATA
+        # cdrom, the UEFI loader, an nmdm serial port (com1) for `virsh console`.
+        return render(
+            "libvirt/domain.xml.j2", vm=vm, host=host, image=image, domain_type=dt, machine=None, os_type="hvm",
+            loader=BHYVE_UEFI_FIRMWARE, boot_kernel=False, boot_dev=None, features=["acpi", "apic"],
+            lifecycle=True,
+            disks=[Disk("disk", disk_path, "vda", "virtio", ("file", "raw")),
+                   Disk("cdrom", seed_path, "sda", "sata", ("file", "raw"), readonly=True)],
+            serial="nmdm", nmdm=(f"/dev/nmdm-{vm.name}.1A", f"/dev/nmdm-{vm.name}.1B"), hostfwd=None,
+        )
+    # hyperv_driver.c DefineXML reads the name, vcpus, memory, disks on IDE/SCSI/floppy at
+    # drive addresses, serial ports 'COM 1'/'COM 2' as named pipes and bridge NICs; it
+    # ignores <os>, <features>, the lifecycle actions and <driver>. A generation 1 VM boots
+    # from IDE: the disk on channel 0, the seed a DVD on channel 1.
+    return render(
+        "libvirt/domain.xml.j2", vm=vm, host=host, image=image, domain_type=dt, machine=None, os_type="hvm",
+        loader=None, boot_kernel=False, boot_dev=None, features=[], lifecycle=False,
+        disks=[Disk("disk", disk_path, "hda", "ide", None, drive=(0, 0, 0)),
+               Disk("cdrom", seed_path, "hdc", "ide", None, readonly=True, drive=(0, 1, 0))],
+        serial="pipe", pipe=f"\\\\.\\pipe\\ringzero-{vm.name}-com1", hostfwd=None,
     )
 
 

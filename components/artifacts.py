@@ -38,7 +38,10 @@ def artifacts(
         host, image = topology.host(vm.host), topology.image(vm.host, vm.image)
         out[f"domain-{host.effective_domain_type}-{vm.name}.xml"] = domain_xml(vm, host, image)
     for vm in topology.vms:
-        out[f"domain-{vm.name}.xsl"] = render_domain_xslt(vm)
+        # The XSLT adjusts what pulumi-libvirt defines on QEMU and Xen hosts; a bhyve or Hyper-V
+        # VM is reviewed and defined from its domain XML (see the README).
+        if topology.host(vm.host).kind in ("kvm", "xen"):
+            out[f"domain-{vm.name}.xsl"] = render_domain_xslt(vm)
         ud, md = render_cloud_init(vm, authorized_keys=[access_key], host_key_private=host_key_private,
                                    host_key_public=host_key_public, instance_id=f"ringzero-{vm.name}")
         out[f"cloud-init-{vm.name}-user-data"] = ud

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import fcntl
 import json
 import os
+import platform
 import pty
 import random
 import re
@@ -400,6 +402,7 @@ def main() -> None:
     keys = sorted({k for c in baseline_checks("x", catalogue.baseline("isolation"), {"nested": "off"})
                    for k in c.reads})
     command = probe_command(keys)
+    load = os.getloadavg()  # the lock keeps the guest tiers out; whatever else runs shows here
     with tempfile.TemporaryDirectory(prefix="rz-bench-fleet-") as d:
         tmp = Path(d)
         t0 = time.monotonic()
@@ -453,7 +456,9 @@ def main() -> None:
             assert plain_rows[0].startswith(f"ringzero check: {n}/{n} done, 0 running"), plain_rows[0]
             verdicts(reports / f"{runs}.xml", f)
     a, b = statistics.median(r.seconds for r in ours), statistics.median(floors)
-    out = {"machines": n, "jobs": JOBS, "reads_per_machine": len(keys), "fleet_setup_s": round(setup_s, 1),
+    out = {"date": dt.datetime.now(dt.UTC).date().isoformat(),
+           "machine": f"{os.cpu_count()} cores, Linux {platform.release()}, load {load[0]:.1f} at the start",
+           "machines": n, "jobs": JOBS, "reads_per_machine": len(keys), "fleet_setup_s": round(setup_s, 1),
            "ringzero_check_s": [round(r.seconds, 2) for r in ours], "floor_ssh_s": [round(s, 2) for s in floors],
            "ratio": round(a / b, 2), "peak_rss_mib": round(max(r.max_rss_kib for r in ours) / 1024, 1),
            "verdicts": counts, "report_bytes": sizes, "tty_bytes": len(shown.encode())}

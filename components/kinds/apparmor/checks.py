@@ -31,6 +31,7 @@ def _access(node: str, spec: AppArmorProfileSpec, path: str, denied: bool, expec
 
     It only reads, and what it reads stays on the node (stdout to /dev/null: a denial that
     does not deny must not ship /etc/shadow to the checker); Probe.run bounds it in time."""
+
     def verify(p: Probe) -> None:
         res = p.run("aa-exec -p %s -- cat -- %s >/dev/null", spec.name, path)
         refused = res.rc != 0 and "Permission denied" in res.stderr

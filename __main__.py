@@ -5,22 +5,20 @@ The whole declaration lives in Pulumi.<stack>.yaml under the `ringzero:` namespa
 resource, field, value and what is allowed.
 """
 
-import json
 from pathlib import Path
 
 import pulumi
 
-from ringzero.stack import allocations, deploy, topology_from_config
+from ringzero.stack import allocations, deploy, topology_from_config, waivers_from_config
 
 config = pulumi.Config("ringzero")
 topology = topology_from_config(config, base_dir=Path(__file__).parent)
 # ringzero:compliance (default true): prove the policies inside `pulumi up`;
 # ringzero:enforce (default true): a failed check fails the update;
 # ringzero:waivers: a waivers file (path) or the list itself (control, hosts, reason, expires).
-waivers = config.get("waivers")
 deployed = deploy(topology, compliance=config.get_bool("compliance") is not False,
                   enforce_compliance=config.get_bool("enforce") is not False,
-                  waivers=json.loads(waivers) if waivers and waivers.lstrip().startswith("[") else waivers)
+                  waivers=waivers_from_config(config.get("waivers")))
 
 pulumi.export("vms", deployed.vm_outputs())
 pulumi.export("allocations", allocations(topology))

@@ -49,6 +49,22 @@ def topology_from_config(config: pulumi.Config, base_dir: str | Path) -> Topolog
         raise pulumi.RunError(str(e)) from None
 
 
+def waivers_from_config(value: str | None) -> str | list[Any] | None:
+    """`ringzero:waivers` as ComplianceCheck takes it: a waivers file's path, or the list itself
+    (stack config holds a YAML list as JSON text). Example, in Pulumi.<stack>.yaml::
+
+        ringzero:waivers: waivers.yaml        # or a list of {control, hosts, reason, expires}
+    """
+    if value is None or not value.strip():
+        return None
+    if value.lstrip().startswith("["):
+        items = json.loads(value)
+        if not isinstance(items, list):
+            raise pulumi.RunError("ringzero:waivers: expected a file path or a list of waivers")
+        return items
+    return value
+
+
 def resolve_image_paths(images: list[Any], base_dir: str | Path) -> None:
     """Make the relative source/kernel/initrd paths of image entries absolute, in place.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -139,3 +140,21 @@ def test_node_policies_expose_what_their_run_applied(mocks: RecordingMocks) -> p
     assert set(outputs) == {"vm1", "vm2"} and set(outputs["vm1"]) == {
         "policies", "changed", "changes", "reboot_required", "kept", "drift"}
     return _settle([outputs["vm1"]["policies"], outputs["vm2"]["policies"], outputs["vm1"]["changed"]]).apply(check)
+
+
+@pulumi.runtime.test
+def test_waivers_from_stack_config_reach_the_compliance_check(mocks: RecordingMocks) -> pulumi.Output[Any]:
+    from ringzero.stack import waivers_from_config
+
+    waiver = {"control": "slice:web.slice::memory.max", "hosts": ["vm1"], "reason": "raised during the migration",
+              "expires": "2027-01-31"}
+    assert waivers_from_config(None) is None and waivers_from_config("waivers.yaml") == "waivers.yaml"
+    assert waivers_from_config(json.dumps([waiver])) == [waiver]
+    deployed = deploy(local_topology(), waivers=waivers_from_config(json.dumps([waiver])))
+    assert deployed.compliance is not None
+
+    def check(_: Any) -> None:
+        (inputs,) = [r.inputs for r in mocks.resources if r.name == "compliance"]
+        assert inputs["waivers"] == [waiver]
+
+    return deployed.compliance.urn.apply(check)

@@ -59,7 +59,7 @@ def test_500_policies_apply_in_one_module_run(node: Node, plan: NodePlan) -> Non
     r = _run(node, plan)
     # One task converges the whole plan (site.yml's other task only reports a reboot).
     assert r.changed == 1 and r.changes, r.changes
-    assert sum(c.startswith("start rzscale") for c in r.changes) >= 150
+    assert sum(c.startswith("start rzscale") for c in r.changes) == len(plan["units"]) + len(plan["slices"])
 
 
 def test_the_guest_holds_every_declared_file_unit_and_profile(node: Node, policies: NodePolicies,
@@ -76,7 +76,7 @@ def test_the_guest_holds_every_declared_file_unit_and_profile(node: Node, polici
     services = [u for u in plan["units"] if u["owned"]]
     shown = _units(node, [u["unit"] for u in services], "ActiveState,UnitFileState,Slice,SystemCallFilter")
     in_slice = {svc: sl.name for sl in policies.slices for svc in sl.services}
-    assert len(in_slice) == len(services) == len(policies.seccomp) == POLICIES // 5
+    assert len(in_slice) == len(services) == POLICIES // 20
     for u in services:
         have = shown[u["unit"]]
         assert (have.get("ActiveState"), have.get("UnitFileState")) == ("active", "enabled"), (u["unit"], have)

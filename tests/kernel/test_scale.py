@@ -1,4 +1,4 @@
-"""500 declared policies on one real guest, applied in ONE module run: the plan (~350 KiB, more
+"""500 declared policies on one real guest, applied in ONE module run: the plan (~380 KiB, more
 than Linux takes as one command-line argument) reaches the node as a file, the node holds every
 file, unit, slice setting, seccomp filter and AppArmor profile it declares, a second run
 changes nothing, and removal leaves nothing behind. The guest is this file's own (see conftest):

@@ -224,7 +224,8 @@ def test_full_state_filesystem_fails_clearly_and_recovers(fstack: FaultStack, ba
         filler.unlink()
         after = json.loads(project.pulumi("stack", "export").stdout)
         assert {r["urn"] for r in after["deployment"]["resources"]} == urns
-        if "the stack is currently locked" in project.pulumi("preview", check=False).stdout:
+        probe = project.pulumi("preview", check=False)
+        if "the stack is currently locked" in probe.stdout + probe.stderr:
             project.pulumi("cancel", "--yes")
         project.pulumi("up", "--yes", timeout=1500)
         assert fstack.node().ssh("systemctl show -P MemoryMax web.slice") == str(448 * 1024 * 1024)

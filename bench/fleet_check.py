@@ -316,8 +316,11 @@ def floor(f: Fleet, cfg: str, command: str, keys: list[str]) -> float:
         return m, subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
 
     t0 = time.monotonic()
-    with ThreadPoolExecutor(JOBS) as pool:
+    pool = ThreadPoolExecutor(JOBS)
+    try:
         results = list(pool.map(one, f.machines))
+    finally:  # on Ctrl-C, the machines not started are not
+        pool.shutdown(wait=True, cancel_futures=True)
     seconds = time.monotonic() - t0
     for m, res in results:
         assert res.returncode == 0, f"{m.name}: {res.stderr}"
@@ -341,7 +344,8 @@ def ringzero(argv: list[str], tmp: Path, env: dict[str, str] | None = None) -> R
     with out.open("w") as o, err.open("w") as e:
         t0 = time.monotonic()
         proc = subprocess.Popen(argv, stdout=o, stderr=e, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
+        with _ended(proc):
+            _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.monotonic() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     return Run(seconds, usage.ru_maxrss, proc.returncode, out.read_text(), err.read_text())
@@ -355,6 +359,13 @@ def on_a_tty(argv: list[str], size: tuple[int, int]) -> tuple[int, str]:
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=slave, env=env)
     os.close(slave)
     chunks: list[bytes] = []
+    with _ended(proc):
+        _read_pty(master, proc, chunks)
+    os.close(master)
+    return proc.wait(timeout=60), b"".join(chunks).decode(errors="replace")
+
+
+def _read_pty(master: int, proc: subprocess.Popen[bytes], chunks: list[bytes]) -> None:
     while True:
         ready, _, _ = select.select([master], [], [], 1.0)
         if ready:
@@ -367,8 +378,23 @@ def on_a_tty(argv: list[str], size: tuple[int, int]) -> tuple[int, str]:
             chunks.append(data)
         elif proc.poll() is not None:
             break
-    os.close(master)
-    return proc.wait(timeout=60), b"".join(chunks).decode(errors="replace")
+
+
+@contextlib.contextmanager
+def _ended(proc: subprocess.Popen[Any]) -> Iterator[None]:
+    """On a failure or Ctrl-C while `ringzero check` runs, stop it as Ctrl-C does (it closes its
+    SSH connections and removes its directory), so it does not outlive the bench."""
+    try:
+        yield
+    except BaseException:
+        if proc.returncode is None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        raise
 
 
 def verdicts(junit: Path, f: Fleet) -> dict[str, int]:

@@ -681,15 +681,21 @@ class Node:
             self.record("units", unit, {"owner": self.owner, "feature": feature,
                                         "adopted": bool(adopt and unit in self.preexisting)})
 
+    def batch(self, verb, names):
+        """One systemctl call for every unit that needs `verb`: each call reloads systemd's
+        unit files, which costs seconds on a small node (hundreds of policies: minutes)."""
+        if names and not self.check:
+            self.run("systemctl", *verb.split(), *names)
+
     def converge_slices(self, slices):
+        to_enable, to_start = [], []
         for s in slices:
             self.own_unit(s["unit"], s.get("feature", "slices"), False)
             active, enabled, _ = self.unit_state(s["unit"])
             if enabled != "enabled":
                 # enabled: the slice (and its cgroup) exists from boot, even before a unit runs in it
                 self.change(f"enable {s['unit']}")
-                if not self.check:
-                    self.run("systemctl", "enable", s["unit"])
+                to_enable.append(s["unit"])
             # Overrides of settings ringzero declares (`systemctl set-property` writes them as
             # system.control drop-ins) are drift: they go, and daemon-reload applies the unit's
             # own values to the live cgroup again.
@@ -706,8 +712,9 @@ class Node:
                                   f"({out.strip()}); remove or change it, ringzero never deletes it")
             if active != "active":
                 self.change(f"start {s['unit']}")
-                if not self.check:
-                    self.run("systemctl", "start", s["unit"])
+                to_start.append(s["unit"])
+        self.batch("enable", to_enable)
+        self.batch("start", to_start)
 
     def slice_drift(self, s):
         expect = s.get("expect", {})
@@ -734,6 +741,7 @@ class Node:
             self.run("systemctl", "daemon-reload")
 
     def converge_units(self, units, changed_files):
+        to_enable, to_restart, to_try, agents = [], [], [], []
         for u in units:
             name = u["unit"]
             if u["owned"]:
@@ -743,19 +751,22 @@ class Node:
             if u["owned"]:
                 if enabled not in ("enabled", "static") or load != "loaded":
                     self.change(f"enable {name}")
-                    if not self.check:
-                        self.run("systemctl", "enable", name)
+                    to_enable.append(name)
                 if touched or active != "active":
                     self.change(f"{'restart' if active == 'active' else 'start'} {name}")
-                    if not self.check:
-                        self.run("systemctl", "restart", name)
-                        if u["feature"] == "ebpf":
-                            self.wait_attached(name)
+                    to_restart.append(name)
+                    if u["feature"] == "ebpf":
+                        agents.append(name)
             elif touched and load == "loaded":
                 # A unit ringzero only confines: restart it if it runs, never start or enable it.
                 self.change(f"try-restart {name}")
-                if not self.check:
-                    self.run("systemctl", "try-restart", name)
+                to_try.append(name)
+        self.batch("enable", to_enable)
+        self.batch("restart", to_restart)
+        if not self.check:
+            for name in agents:
+                self.wait_attached(name)
+        self.batch("try-restart", to_try)
 
     def wait_attached(self, unit, timeout=AGENT_ATTACH_TIMEOUT_S):
         """An eBPF agent is up once its process holds attached BPF programs (bpftrace compiles
@@ -776,6 +787,7 @@ class Node:
         """Stop and disable the services ringzero installed (slices are handled apart). An
         adopted unit is not stopped: it is restarted on its original definition once its
         files are restored (restart_units)."""
+        stopping = []
         for name in names:
             entry = self.ledger.data["units"][name]
             if entry["adopted"] or name.endswith(".slice"):
@@ -783,29 +795,33 @@ class Node:
             active, enabled, load = self.unit_state(name)
             if load == "loaded" and (active in ("active", "activating", "reloading") or enabled == "enabled"):
                 self.change(f"stop and disable {name}")
-                if not self.check:
-                    self.run("systemctl", "disable", "--now", name)
-            self.forget("units", name)
+                stopping.append(name)
+        self.batch("disable --now", stopping)
+        for name in names:
+            entry = self.ledger.data["units"][name]
+            if not (entry["adopted"] or name.endswith(".slice")):
+                self.forget("units", name)
 
     def restart_units(self, names):
         """Units ringzero only confined (or adopted) go back to their own settings: restarted
         if they run, never started, stopped or disabled."""
+        running = []
         for name in names:
             active, _, load = self.unit_state(name)
             if load == "loaded" and active == "active":
                 self.change(f"try-restart {name}")
-                if not self.check:
-                    self.run("systemctl", "try-restart", name)
+                running.append(name)
+        self.batch("try-restart", running)
+        for name in names:
             if name in self.ledger.data["units"] and self.ledger.data["units"][name]["adopted"]:
                 self.forget("units", name)
 
     def disable_slices(self, names):
         """Before their files go: `systemctl disable` needs the unit file to find its links."""
-        for name in names:
-            if self.unit_state(name)[1] == "enabled":
-                self.change(f"disable {name}")
-                if not self.check:
-                    self.run("systemctl", "disable", name)
+        enabled = [name for name in names if self.unit_state(name)[1] == "enabled"]
+        for name in enabled:
+            self.change(f"disable {name}")
+        self.batch("disable", enabled)
 
     @staticmethod
     def slice_cgroup(name):

@@ -31,6 +31,7 @@ from typing import Any
 
 import pulumi
 import pulumi.dynamic as dyn
+import yaml
 
 from . import keyfiles
 from .dynamic import DYNAMIC_ALIASES
@@ -137,11 +138,32 @@ def run_playbook(
 _PROGRESS = "ringzero-progress: "
 
 
+def unsafe_yaml(data: dict[str, Any]) -> str:
+    """`data` as YAML for `ansible-playbook -e @file`, each top-level collection `!unsafe`.
+
+    Ansible templates `{{ }}` and `{% %}` in extra vars (inline or from a file); a plan's file
+    contents and unit values must reach the node exactly as declared. The tag goes on the
+    collections, not on each string: ansible-core resolves a tagged scalar again from its text,
+    so `!unsafe '0644'` would arrive as the integer 420; inside a tagged collection, quoted
+    scalars keep their type and every string is marked unsafe (never templated).
+    """
+    dumper = yaml.SafeDumper
+    root = yaml.MappingNode("tag:yaml.org,2002:map", [])
+    representer = dumper(None)  # type: ignore[arg-type]  # a representer only: no stream is written
+    for key, value in data.items():
+        node = representer.represent_data(value)
+        if isinstance(node, yaml.CollectionNode):  # the plans; a top-level scalar is ringzero's own word
+            node.tag = "!unsafe"
+        root.value.append((representer.represent_data(str(key)), node))
+    return str(yaml.serialize(root, Dumper=dumper, allow_unicode=True, width=1 << 20))
+
+
 def runner_args(
     private_data_dir: Path, playbook: Path, inv: dict[str, Any], extravars: dict[str, Any], check: bool,
 ) -> dict[str, Any]:
     """ansible-runner's arguments, the extra vars (the plan) written to `env/extravars` in the
-    private data dir (0600, dir 0700): ansible-runner then passes `-e @<that file>`.
+    private data dir (0600, dir 0700) as YAML with `!unsafe` strings (never templated):
+    ansible-runner then passes `-e @<that file>`.
 
     Given as `extravars=` they would become one `-e '{...}'` argument, visible to every local
     user in `ps`, and a plan over 128 KiB (MAX_ARG_STRLEN, a few hundred policies) would not
@@ -149,7 +171,7 @@ def runner_args(
     """
     env = private_data_dir / "env"
     env.mkdir(mode=0o700, exist_ok=True)
-    keyfiles.write_secret(env / "extravars", json.dumps(extravars))
+    keyfiles.write_secret(env / "extravars", unsafe_yaml(extravars))
     return {"private_data_dir": str(private_data_dir), "playbook": str(playbook), "inventory": inv,
             "cmdline": "--check" if check else None, "suppress_env_files": True}
 

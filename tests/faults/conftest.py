@@ -181,10 +181,6 @@ def fstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
         res = project.pulumi("destroy", "--yes", "--run-program", check=False, timeout=900)
         if res.returncode != 0:
             # a fault test that failed half way may have left the README's recovery undone
-            locks = Path(project.env["PULUMI_BACKEND_URL"].removeprefix("file://")) / ".pulumi" / "locks"
-            for stale in locks.rglob("*.tmp"):
-                if stale.stat().st_size == 0:
-                    stale.unlink()
             project.pulumi("cancel", "--yes", check=False)
             res = project.pulumi("destroy", "--yes", "--run-program", check=False, timeout=900)
         assert res.returncode == 0, f"the fault stack could not be destroyed:\n{res.stdout[-3000:]}\n{res.stderr}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import TypedDict, cast
 
 __all__ = [
     "APPARMOR_PROFILES", "DPKG_FORMAT", "BpfPerfEntry", "CgroupEntry", "DpkgPackage", "ProcStatus",
@@ -222,6 +222,11 @@ class BpfPerfEntry(TypedDict, total=False):
     offset: int
 
 
+# The optional fields of a `bpftool -j perf` entry that are kept, with their JSON types.
+_PERF_FIELDS: dict[str, type] = {"fd": int, "prog_id": int, "offset": int, "fd_type": str, "tracepoint": str,
+                                 "func": str, "filename": str}
+
+
 def bpftool_perf(text: str | None) -> list[BpfPerfEntry]:
     """`bpftool -j perf` (a JSON list); anything else (an error message, no bpftool) is []::
 
@@ -236,22 +241,8 @@ def bpftool_perf(text: str | None) -> list[BpfPerfEntry]:
     for e in entries if isinstance(entries, list) else []:
         if not (isinstance(e, dict) and isinstance(e.get("pid"), int)):
             continue
-        entry: BpfPerfEntry = {"pid": e["pid"]}
-        if isinstance(e.get("fd"), int):
-            entry["fd"] = e["fd"]
-        if isinstance(e.get("prog_id"), int):
-            entry["prog_id"] = e["prog_id"]
-        if isinstance(e.get("offset"), int):
-            entry["offset"] = e["offset"]
-        if isinstance(e.get("fd_type"), str):
-            entry["fd_type"] = e["fd_type"]
-        if isinstance(e.get("tracepoint"), str):
-            entry["tracepoint"] = e["tracepoint"]
-        if isinstance(e.get("func"), str):
-            entry["func"] = e["func"]
-        if isinstance(e.get("filename"), str):
-            entry["filename"] = e["filename"]
-        out.append(entry)
+        entry = {"pid": e["pid"]} | {k: e[k] for k, kind in _PERF_FIELDS.items() if isinstance(e.get(k), kind)}
+        out.append(cast(BpfPerfEntry, entry))
     return out
 
 

@@ -3,10 +3,8 @@ node state, once, as the node module and the checks both use it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -30,6 +28,7 @@ from ringzero.facts import (
     systemctl_show_units,
     unified_cgroup,
 )
+from tests.node_module import load_node_module
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURED = Path(__file__).resolve().parent / "facts"
@@ -166,14 +165,6 @@ def test_module_parameter_path() -> None:
 
 
 # ---- the node module reads with these parsers, once -------------------------------------------
-def _node_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ringzero_node", ROOT / "playbooks/library/ringzero_node.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 class Systemd:
     """AnsibleModule's run_command for a node with a few units: `systemctl show` answers as
     systemd 252 does (one block per unit, an empty line between), verbs change the state."""
@@ -213,7 +204,7 @@ def _plan(units: list[str]) -> dict[str, Any]:
 
 
 def test_the_module_reads_every_unit_in_one_systemctl_show(tmp_path: Path) -> None:
-    node_module = _node_module()
+    node_module = load_node_module()
     names = [f"rz-{i}.service" for i in range(5)]
     systemd = Systemd({n: _unit("active") for n in names})
     node = node_module.converge(systemd, _plan(names), None, None, "present", str(tmp_path))
@@ -222,7 +213,7 @@ def test_the_module_reads_every_unit_in_one_systemctl_show(tmp_path: Path) -> No
 
 
 def test_the_module_reads_a_unit_again_once_systemctl_changed_something(tmp_path: Path) -> None:
-    node_module = _node_module()
+    node_module = load_node_module()
     systemd = Systemd({"a.service": _unit("inactive"), "b.service": _unit("active")})
     node = node_module.converge(systemd, _plan(["a.service", "b.service"]), None, None, "present", str(tmp_path))
     assert node.changes == ["start a.service"]
@@ -236,7 +227,7 @@ def test_the_module_reads_a_unit_again_once_systemctl_changed_something(tmp_path
 def test_the_module_enables_and_starts_many_units_in_one_systemctl_call_each(tmp_path: Path) -> None:
     """Each systemctl call reloads unit files (seconds on a small node): a plan of many units
     costs one `enable` and one `restart`, not one per unit."""
-    node_module = _node_module()
+    node_module = load_node_module()
     names = [f"u{i}.service" for i in range(5)]
     systemd = Systemd({n: _unit("inactive") for n in names})
     node_module.converge(systemd, _plan(names), None, None, "present", str(tmp_path))

@@ -5,29 +5,18 @@ and a missing or corrupt ledger is an error."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.node_module import load_node_module
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ringzero_node", ROOT / "playbooks/library/ringzero_node.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-rz = _load()
+rz = load_node_module()
 
 
 class Failed(Exception):

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib.util
 import io
 import json
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import jsonschema
@@ -24,6 +22,7 @@ from ringzero.plan import node_plan, policies_plan
 from ringzero.plan_schema import NodePlan
 from ringzero.spec import HostSpec, NodePolicies, SliceSpec, to_manifest
 from tests.fixtures import ROOT, local_topology
+from tests.node_module import load_node_module
 
 sys.path.insert(0, str(ROOT / "playbooks" / "module_utils"))
 import ringzero_plan as node_validator
@@ -116,17 +115,9 @@ def test_booleans_are_not_integers_and_errors_are_bounded() -> None:
     assert len(errors) == 5 and errors[0].startswith("plan.units[0]: missing field 'owned'")
 
 
-def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ringzero_node", ROOT / "playbooks/library/ringzero_node.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_the_module_refuses_a_malformed_plan_before_touching_the_node(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
-    mod = _module()
+    mod = load_node_module()
     out = io.StringIO()
     args = {"plan": _broken("properties"), "state_dir": str(state_dir)}
     with patch_module_args(args), redirect_stdout(out), pytest.raises(SystemExit) as ended:

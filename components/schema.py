@@ -50,6 +50,10 @@ def def_name(cls: type) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", base).lower()
 
 
+# Literal types that several fields share: one `$defs` entry each, referenced.
+NAMED_LITERALS: dict[Any, str] = {plan_schema.Feature: "feature", plan_schema.UnitFeature: "unit_feature"}
+
+
 class _Generator:
     """One schema's `$defs`, filled as classes are met."""
 
@@ -67,7 +71,11 @@ class _Generator:
                 return {"type": [_SCALARS[a] for a in args]}
             return {"anyOf": [self.of(a) for a in args]}
         if origin is typing.Literal:
-            return {"enum": list(args)}
+            name = NAMED_LITERALS.get(tp)
+            if name is None:
+                return {"enum": list(args)}
+            self.defs.setdefault(name, {"enum": list(args)})  # one definition, however many users
+            return {"$ref": f"#/$defs/{name}"}
         if origin in (tuple, list):
             return {"type": "array", "items": self.of(args[0])}
         if origin is dict:

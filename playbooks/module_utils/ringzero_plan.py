@@ -161,12 +161,15 @@ SCHEMA = {
                     'type': 'string',
                 },
                 'feature': {
-                    'enum': ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep'],
+                    '$ref': '#/$defs/feature',
                 },
                 'adopt': {
                     'type': 'boolean',
                 },
             },
+        },
+        'feature': {
+            'enum': ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep'],
         },
         'plan_app_armor': {
             'description': 'A profile to load from `path` in `mode` (enforce or complain).',
@@ -184,7 +187,7 @@ SCHEMA = {
                     'type': 'string',
                 },
                 'feature': {
-                    'enum': ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep'],
+                    '$ref': '#/$defs/feature',
                 },
                 'adopt': {
                     'type': 'boolean',
@@ -207,7 +210,7 @@ SCHEMA = {
                     'type': 'string',
                 },
                 'feature': {
-                    'enum': ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep'],
+                    '$ref': '#/$defs/feature',
                 },
                 'properties': {
                     'type': 'object',
@@ -239,15 +242,7 @@ SCHEMA = {
                     'type': 'boolean',
                 },
                 'feature': {
-                    'enum': [
-                        'services',
-                        'slices',
-                        'apparmor',
-                        'seccomp',
-                        'ebpf',
-                        'host_prep',
-                        'confined',
-                    ],
+                    '$ref': '#/$defs/unit_feature',
                 },
                 'files': {
                     'type': 'array',
@@ -259,6 +254,9 @@ SCHEMA = {
                     'type': 'boolean',
                 },
             },
+        },
+        'unit_feature': {
+            'enum': ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep', 'confined'],
         },
         'plan_hook': {
             'description': (
@@ -285,7 +283,7 @@ SCHEMA = {
                     'type': 'boolean',
                 },
                 'feature': {
-                    'enum': ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep'],
+                    '$ref': '#/$defs/feature',
                 },
                 'why': {
                     'type': 'string',
@@ -308,7 +306,7 @@ SCHEMA = {
                     'type': 'string',
                 },
                 'feature': {
-                    'enum': ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep'],
+                    '$ref': '#/$defs/feature',
                 },
             },
         },

@@ -828,22 +828,29 @@ class Node:
         stem = name[: -len(".slice")].split("-")
         return "/sys/fs/cgroup/" + "/".join("-".join(stem[: i + 1]) + ".slice" for i in range(len(stem)))
 
-    def foreign_members(self, name):
-        """Units still running in a slice once ringzero's own left it: not ringzero's to stop."""
+    def foreign_members(self, name, own=()):
+        """Units still running in a slice once ringzero's own left it: not ringzero's to stop.
+        `own`: this plan's units (stopped just before; stopping the slice ends whatever of
+        them is still winding down)."""
         cg = self.slice_cgroup(name)
         if not cgroup_events(self.read(f"{cg}/cgroup.events")).get("populated"):
             return []
         members = []
+        populated_own = False
         for root, dirs, _ in os.walk(cg):
             for d in dirs:
-                if not d.endswith(".slice") and cgroup_events(self.read(f"{root}/{d}/cgroup.events")).get("populated"):
+                if d.endswith(".slice") or not cgroup_events(self.read(f"{root}/{d}/cgroup.events")).get("populated"):
+                    continue
+                if d in own:
+                    populated_own = True
+                else:
                     members.append(d)
-        return sorted(members) or ["processes in the slice itself"]
+        return sorted(members) or ([] if populated_own else ["processes in the slice itself"])
 
-    def stop_slices(self, names):
+    def stop_slices(self, names, own=()):
         for name in names:
             active, _, load = self.unit_state(name)
-            foreign = self.foreign_members(name) if active == "active" else []
+            foreign = self.foreign_members(name, own) if active == "active" else []
             if foreign:
                 # Still owned: a later removal stops it once those units have left.
                 self.keep(f"{name}: left running, it holds units ringzero did not place there "
@@ -923,7 +930,7 @@ class Node:
             self.daemon_reload()
         self.reload_adopted_profiles(profiles)
         self.restart_units(sorted(set(confined) | set(adopted_units)))
-        self.stop_slices(slices)
+        self.stop_slices(slices, own=set(services))
         self.remove_dirs()
         return removed
 

@@ -93,10 +93,12 @@ def test_a_second_run_changes_nothing(node: Node, plan: NodePlan) -> None:
 
 
 def test_removal_leaves_nothing_behind(node: Node, plan: NodePlan) -> None:
-    _run(node, plan, "absent")
+    r = _run(node, plan, "absent")
+    assert r.kept == [], r.kept
     assert _hashes(node, sorted(plan["files"])) == {}
     units = [u["unit"] for u in plan["units"]] + [s["unit"] for s in plan["slices"]]
-    shown = _units(node, units, "LoadState")
-    assert {u: shown[u].get("LoadState") for u in units} == dict.fromkeys(units, "not-found")
+    shown = _units(node, units, "LoadState,ActiveState")
+    left = {u: shown[u] for u in units if shown[u].get("LoadState") != "not-found"}
+    assert left == {}, (left, node.guest.ssh("systemd-cgls --no-pager -u " + " ".join(sorted(left)[:3]) + " || true"))
     loaded = apparmor_profiles(node.guest.ssh("cat /sys/kernel/security/apparmor/profiles"))
     assert not [p["name"] for p in plan["apparmor"] if p["name"] in loaded]

@@ -59,6 +59,14 @@ class FaultStack(Stack):
             return subprocess.Popen(["pulumi", "up", "--yes", "--stack", self.project.stack, "--non-interactive"],
                                     cwd=self.project.dir, env=self.project.env, stdout=out, stderr=subprocess.STDOUT)
 
+    def add_profiles(self, tag: str, count: int = 16) -> None:
+        """`count` more AppArmor profiles for the node: the next apply loads each (an
+        apparmor_parser run apiece), which keeps its module run going long enough to be cut."""
+        self.config["ringzero:nodes"][0].setdefault("apparmor", []).extend(
+            {"name": f"rzfault-{tag}-{i}", "mode": "enforce", "attach": f"/usr/local/bin/rzfault-{tag}-{i}",
+             "files": [{"path": "/etc/hostname", "perms": "r"}]} for i in range(count))
+        self.write_config()
+
     def set_memory_max(self, value: str) -> None:
         """A change that makes the node's PlaybookRun apply again (web.slice's MemoryMax)."""
         web = next(s for s in self.config["ringzero:nodes"][0]["slices"] if s["name"] == "web.slice")

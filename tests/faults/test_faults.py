@@ -115,20 +115,27 @@ def _ansible_processes() -> list[str]:
             if ("ansible-playbook" in line and "ringzero-ansible-" in line) or "-m ringzero.playbook" in line]
 
 
+# Cut the SSH session a module run is under (its first sshd ancestor), as soon as one runs.
+CUT_MODULE_SESSION = textwrap.dedent("""\
+    for _ in $(seq 1 150); do
+      p=$(sed -n 's/^pid \\([0-9]*\\),.*/\\1/p' /var/lib/ringzero/lock 2>/dev/null)
+      while [ -n "$p" ] && [ "$p" -gt 1 ] && [ -r "/proc/$p/comm" ]; do
+        if [ "$(cat "/proc/$p/comm")" = sshd ]; then kill -9 "$p" && echo "cut $p" && exit 0; fi
+        p=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null)
+      done
+      sleep 0.2
+    done
+    echo "no module run under an sshd session within 30 s" >&2; exit 1""")
+
+
 def test_ssh_cut_mid_module_run_then_rerun(fstack: FaultStack, baseline: Baseline) -> None:
     fstack.set_memory_max("480M")
+    fstack.add_profiles("sshcut")  # a module run long enough to be cut in the middle
     log = fstack.workdir / "ssh-cut.log"
     proc = fstack.start_up(log)
     guest = fstack.node()
-    pid = wait_for_module(guest, proc, log)
-    # The SSH session the module runs under (its first sshd ancestor) dies: the connection is cut.
-    guest.ssh(textwrap.dedent(f"""\
-        p={pid}
-        while [ "$p" -gt 1 ]; do
-          if [ "$(cat /proc/$p/comm)" = sshd ]; then kill -9 "$p"; exit 0; fi
-          p=$(awk '{{print $4}}' /proc/$p/stat)
-        done
-        echo "no sshd above pid {pid}" >&2; exit 1"""))
+    wait_for_module(guest, proc, log)
+    assert guest.ssh(CUT_MODULE_SESSION).startswith("cut ")
     out = _pulumi_up_fails(fstack, proc, log)
     assert "PlaybookRun" in out, out[-3000:]
     fstack.project.pulumi("up", "--yes", timeout=1500)
@@ -140,6 +147,7 @@ def test_guest_reset_mid_apply_then_rerun(fstack: FaultStack, baseline: Baseline
     """A power cut of the guest in the middle of the module run: each file is old or new, the
     ledger (fsync'd before every change) claims at most what the re-run converges."""
     fstack.set_memory_max("464M")
+    fstack.add_profiles("reset")  # a module run long enough to be cut in the middle
     log = fstack.workdir / "reset.log"
     proc = fstack.start_up(log)
     guest = fstack.node()
@@ -278,7 +286,8 @@ def test_two_stacks_applying_to_one_node(fstack: FaultStack, baseline: Baseline,
         "ringzero:connection": {"name": NODE, "host": "127.0.0.1", "port": int(vm["ssh_port"]), "user": "root",
                                 "known_hosts": vm["known_hosts"], "instance": "second"},
     }, name="rzfaults-second")
-    second.pulumi("config", "set", "--secret", "ringzero:key", outs["access_private_key"])
+    # set-all: `config set` would read a value starting with "-----BEGIN" as a flag
+    second.pulumi("config", "set-all", "--secret", f"ringzero:key={outs['access_private_key']}")
     fstack.set_memory_max("432M")
     log = fstack.workdir / "first-of-two.log"
     first = fstack.start_up(log)
@@ -298,9 +307,19 @@ def test_two_stacks_applying_to_one_node(fstack: FaultStack, baseline: Baseline,
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_runs() -> None:
-    """A fault test that failed half way may leave its `pulumi up` running: never two at once."""
-    out = subprocess.run(["pgrep", "-f", "pulumi up --yes --stack test"], capture_output=True, text=True).stdout
-    for pid in out.split():
-        if int(pid) != os.getpid():
-            subprocess.run(["kill", "-TERM", pid], check=False)
+def _no_leftover_runs(fstack: FaultStack) -> None:
+    """A fault test that failed half way may leave its `pulumi up` running (and the stack
+    locked): end it, and its lock, so that the next test starts from a quiet stack."""
+    def leftovers() -> list[int]:
+        out = subprocess.run(["pgrep", "-f", "pulumi up --yes --stack test"], capture_output=True, text=True).stdout
+        return [int(pid) for pid in out.split() if int(pid) != os.getpid()]
+
+    found = leftovers()
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while leftovers() and time.monotonic() < deadline:
+        time.sleep(1)
+    if found:
+        fstack.project.pulumi("cancel", "--yes", check=False)

@@ -491,7 +491,12 @@ class Node:
                 continue
             if loaded is None:
                 loaded = self.loaded_profiles() or {}
-            if p["name"] in loaded and not p.get("adopt") and p["path"] not in self.migrated:
+            # Loaded from ringzero's own file: a run cut (a power cut, say) after the file was
+            # written and before the load was recorded, and the boot loaded it from there.
+            own_file = self.ledger.file(p["path"])
+            ours = own_file is not None and own_file["owner"] == self.owner and \
+                sha256(self.read(p["path"]) or b"") == own_file["sha256"]
+            if p["name"] in loaded and not p.get("adopt") and p["path"] not in self.migrated and not ours:
                 foreign.append(f"AppArmor profile {p['name']} is already loaded and ringzero did not load it "
                                "(declare adopt: true to take it over)")
         if foreign:

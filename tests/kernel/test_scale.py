@@ -96,9 +96,15 @@ def test_removal_leaves_nothing_behind(node: Node, plan: NodePlan) -> None:
     r = _run(node, plan, "absent")
     assert r.kept == [], r.kept
     assert _hashes(node, sorted(plan["files"])) == {}
-    units = [u["unit"] for u in plan["units"]] + [s["unit"] for s in plan["slices"]]
-    shown = _units(node, units, "LoadState,ActiveState")
-    left = {u: shown[u] for u in units if shown[u].get("LoadState") != "not-found"}
-    assert left == {}, (left, node.guest.ssh("systemd-cgls --no-pager -u " + " ".join(sorted(left)[:3]) + " || true"))
+    services = [u["unit"] for u in plan["units"]]
+    shown = _units(node, services, "LoadState")
+    assert {u: shown[u].get("LoadState") for u in services} == dict.fromkeys(services, "not-found")
+    # systemd loads a slice without any unit file (LoadState stays "loaded"): gone means no
+    # file behind it, stopped, and no cgroup
+    slices = [s["unit"] for s in plan["slices"]]
+    shown = _units(node, slices, "ActiveState,FragmentPath")
+    assert {u: (shown[u].get("ActiveState"), shown[u].get("FragmentPath")) for u in slices} == \
+        dict.fromkeys(slices, ("inactive", ""))
+    assert node.guest.ssh("ls -d /sys/fs/cgroup/rzscale*.slice 2>/dev/null || true") == ""
     loaded = apparmor_profiles(node.guest.ssh("cat /sys/kernel/security/apparmor/profiles"))
     assert not [p["name"] for p in plan["apparmor"] if p["name"] in loaded]

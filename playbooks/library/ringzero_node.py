@@ -853,9 +853,7 @@ class Node:
         return sorted(members) or ([] if populated_own else ["processes in the slice itself"])
 
     def stop_slices(self, names, own=()):
-        """Stop the slices whose files went (their own units have left them); returns whether
-        one was stopped."""
-        stopped = False
+        """Stop the slices whose files went (their own units have left them)."""
         for name in names:
             active, _, load = self.unit_state(name)
             foreign = self.foreign_members(name, own) if active == "active" else []
@@ -866,11 +864,9 @@ class Node:
                 continue
             if active == "active" and load != "masked":
                 self.change(f"stop {name}")
-                stopped = True
                 if not self.check:
                     self.run("systemctl", "stop", name)
             self.forget("units", name)
-        return stopped
 
     # ---- packages -------------------------------------------------------------------------
     def ensure_packages(self, packages):
@@ -940,10 +936,7 @@ class Node:
             self.daemon_reload()
         self.reload_adopted_profiles(profiles)
         self.restart_units(sorted(set(confined) | set(adopted_units)))
-        if self.stop_slices(slices, own=set(services)):
-            # A slice stopped after its file went stays loaded (inactive) in systemd until the
-            # next reload: reload, so that nothing of it is left.
-            self.daemon_reload()
+        self.stop_slices(slices, own=set(services))
         self.remove_dirs()
         return removed
 

@@ -71,7 +71,9 @@ def ssh_env(tmp: str, known_hosts_file: str) -> dict[str, str]:
         "ANSIBLE_SSH_ARGS": (
             "-o ControlMaster=auto -o ControlPersist=120s -o BatchMode=yes "
             f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts_file} "
-            "-o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10"
+            "-o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10 "
+            # a node that went away mid-run (reset, cable cut) ends the run within a minute
+            "-o ServerAliveInterval=15 -o ServerAliveCountMax=4"
         ),
         "ANSIBLE_SSH_CONTROL_PATH_DIR": os.path.join(tmp, "cp"),
         "ANSIBLE_LOCAL_TEMP": os.path.join(tmp, "ansible-tmp"),

@@ -94,9 +94,7 @@ env:
 	@echo 'export PULUMI_IGNORE_AMBIENT_PLUGINS=true'
 
 # ---- tests (fast tiers first; a missing tool fails, never skips) --------------------------
-# `make faults` is not in the list yet: its guest-reset fault has not passed since the fixes of
-# 2026-12-01 (see README, Tests); it joins when it is green from a fresh clone.
-TIERS := lint collection-sanity unit validate package engine check kernel e2e
+TIERS := lint collection-sanity unit validate package engine check kernel e2e faults
 # Each tier in order, its time printed; the first failure stops the run.
 test:
 	@for t in $(TIERS); do s=$$(date +%s); $(MAKE) --no-print-directory $$t || exit 1; \

@@ -111,3 +111,27 @@ def hand_booted(name: str, port: int, workdir: Path, memory_mib: int = 1024, cpu
             qemu.wait(timeout=60)
         except subprocess.TimeoutExpired:
             qemu.kill()
+
+
+def saved_guest(workdir: Path) -> HandGuest:
+    """A guest that `python -m tests.devguest` keeps running in `workdir` (for development:
+    run a guest test against it with RINGZERO_DEV_GUEST=<workdir> instead of booting one)."""
+    import json
+
+    d = json.loads((workdir / "guest.json").read_text())
+    return HandGuest(d["name"], d["port"], workdir / "access_key", workdir / "known_hosts",
+                     (workdir / "access_key").read_text(), d["known_hosts_line"], workdir / "console.log")
+
+
+@contextmanager
+def dev_or_hand_booted(name: str, port: int, workdir: Path) -> Iterator[HandGuest]:
+    """The dev guest named by RINGZERO_DEV_GUEST (a `tests.devguest` directory), or a guest
+    booted for the caller. `make test` never sets it."""
+    import os
+
+    dev = os.environ.get("RINGZERO_DEV_GUEST")
+    if dev:
+        yield saved_guest(Path(dev))
+        return
+    with hand_booted(name, port, workdir) as guest:
+        yield guest

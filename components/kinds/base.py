@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -61,3 +61,7 @@ class Kind(Generic[S]):
     owner: Callable[[S], str]
     # Files a spec makes the node write besides those it renders (an agent's output): (path, who).
     also_writes: Callable[[S], Sequence[tuple[str, str]]] = lambda _spec: ()
+    # Services a spec starts through a launcher: service -> the argv words put before the
+    # service's own command (`ringzero.kinds.service.kind.launched` chains them, kinds earlier
+    # in the registry outermost). Only a service ringzero installs (a ServiceSpec) can be wrapped.
+    wraps: Callable[[S], Mapping[str, Sequence[str]]] = lambda _spec: {}

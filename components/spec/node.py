@@ -81,8 +81,14 @@ class NodePolicies:
 
         # Which files a spec writes does not depend on its host's settings: HostSpec defaults do.
         host = HostSpec(name=self.node)
+        installed = {s.name for s in self.services}
         for kind in registry():
             for spec in kind.declared(self, host):
+                for service in kind.wraps(spec):
+                    if service not in installed:
+                        raise ctx.fail("services", service, f"a service ringzero installs on node {self.node!r} "
+                                       f"(a ServiceSpec) for {kind.owner(spec)}: it starts the service through "
+                                       "a launcher, which needs the service's own command")
                 claim(kind.render(spec), kind.owner(spec))
                 for path, who in kind.also_writes(spec):
                     claim([path], who)

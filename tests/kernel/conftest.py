@@ -23,7 +23,7 @@ from ringzero.plan import node_plan
 from ringzero.playbook import RunResult, run_playbook
 from ringzero.spec import Topology, to_manifest
 from tests.fixtures import junit_statuses, leftovers_script, local_topology
-from tests.handboot import HandGuest, hand_booted
+from tests.handboot import HandGuest, dev_or_hand_booted
 
 PORT = 2231
 NODES = ("vm1", "vm2")
@@ -70,5 +70,5 @@ class Node:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     tmp = tmp_path_factory.mktemp("kernel")
-    with hand_booted("rz-kernel", PORT, tmp / "guest") as guest:
+    with dev_or_hand_booted("rz-kernel", PORT, tmp / "guest") as guest:
         yield Node(guest, local_topology(), tmp)

@@ -79,8 +79,9 @@ def _process(node: str, spec: LandlockSpec, service: str) -> Check:
         if mark is None:
             raise AssertionError(f"{service}'s main process was not started by the Landlock launcher (no {MARKER})")
         if (mark.name, mark.sha256) != (spec.name, digest):
-            raise AssertionError(f"{service}'s main process runs under ruleset {mark.name!r} sha256 {mark.sha256[:16]}…, "
-                                 f"declared {spec.name!r} sha256 {digest[:16]}… (restart it to apply the ruleset)")
+            raise AssertionError(f"{service}'s main process runs under ruleset {mark.name!r} sha256 "
+                                 f"{mark.sha256[:16]}…, declared {spec.name!r} sha256 {digest[:16]}… "
+                                 "(restart it to apply the ruleset)")
         status = proc_status(p.value(f"proc:{service}:status"))
         if status.no_new_privs is not True:
             raise AssertionError(f"{service}'s main process has NoNewPrivs {status.no_new_privs}, the launcher sets 1")

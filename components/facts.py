@@ -14,6 +14,7 @@ prints it (None, an empty string or garbage give an empty or None result, never 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import TypedDict, cast
 
@@ -311,3 +312,68 @@ def module_param(text: str | bytes | None) -> str | None:
         text = text.decode(errors="replace")
     value = text.strip()
     return {"Y": "1", "N": "0"}.get(value, value)
+
+
+_ARGV_RE = re.compile(r"argv\[\]=(.*?) ;")
+
+
+def exec_start_argv(value: str | None) -> list[list[str]]:
+    """The command lines of a unit's `ExecStart` as `systemctl show` prints it::
+
+        >>> exec_start_argv("{ path=/usr/bin/sleep ; argv[]=/usr/bin/sleep 60 ; ignore_errors=no ; "
+        ...                 "start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }")
+        [['/usr/bin/sleep', '60']]
+    """
+    return [m.split(" ") for m in _ARGV_RE.findall(value or "")]
+
+
+def proc_environ(text: str | None) -> dict[str, str] | None:
+    """/proc/<pid>/environ (NUL-separated NAME=value); None when it could not be read::
+
+        >>> proc_environ("PATH=/usr/bin\\0RINGZERO_LANDLOCK=web sha256=ab abi=2 dropped=-\\0")["PATH"]
+        '/usr/bin'
+    """
+    if text is None:
+        return None
+    out: dict[str, str] = {}
+    for item in text.split("\0"):
+        name, sep, value = item.partition("=")
+        if sep and name:
+            out[name] = value
+    return out
+
+
+def proc_cmdline(text: str | None) -> list[str] | None:
+    """/proc/<pid>/cmdline (NUL-separated argv)::
+
+        >>> proc_cmdline("/usr/bin/sleep\\x0060\\x00")
+        ['/usr/bin/sleep', '60']
+    """
+    if text is None:
+        return None
+    return text.rstrip("\0").split("\0") if text.strip("\0") else []
+
+
+@dataclass(frozen=True)
+class LandlockMarker:
+    """What ringzero's Landlock launcher left in the environment of the command it ran."""
+
+    name: str
+    sha256: str
+    abi: int | None
+    dropped: tuple[str, ...]
+
+
+def landlock_marker(value: str | None) -> LandlockMarker | None:
+    """`RINGZERO_LANDLOCK=<name> sha256=<hex> abi=<n> dropped=<a,b or ->`; None if absent or malformed::
+
+        >>> landlock_marker("web sha256=ab12 abi=2 dropped=truncate,bind_tcp")
+        LandlockMarker(name='web', sha256='ab12', abi=2, dropped=('truncate', 'bind_tcp'))
+    """
+    words = (value or "").split(" ")
+    fields = dict(w.partition("=")[::2] for w in words[1:])
+    if not words[0] or "sha256" not in fields:
+        return None
+    dropped = fields.get("dropped", "-")
+    return LandlockMarker(words[0], fields["sha256"], _int(fields.get("abi")),
+                          () if dropped in ("", "-") else tuple(dropped.split(",")))

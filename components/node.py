@@ -38,6 +38,7 @@ def policy_names(spec: NodePoliciesSpec) -> list[str]:
     names += [f"apparmor:{p.name}" for p in spec.apparmor]
     names += [f"seccomp:{p.name}" for p in spec.seccomp]
     names += [f"ebpf:{a.name}" for a in spec.ebpf]
+    names += [f"landlock:{r.name}" for r in spec.landlock]
     if spec.host_prep is not None:
         names.append(f"host:{spec.host_prep}")
     return names
@@ -48,7 +49,7 @@ class NodePolicies(pulumi.ComponentResource):
 
     `plan` is the node's plan (`ringzero.plan.policies_plan`); `connection` how Ansible reaches
     the node (`ringzero.stack.node_connection`). Outputs: `policies`, `changed`, `changes`,
-    `reboot_required`, `kept`, `drift`, and `apply_id` (new with every apply: a ComplianceCheck
+    `reboot_required`, `kept`, `drift`, `landlock_dropped`, and `apply_id` (new with every apply: a ComplianceCheck
     takes it to run again after one)."""
 
     TYPE = "ringzero:index:NodePolicies"
@@ -80,7 +81,9 @@ class NodePolicies(pulumi.ComponentResource):
         self.changes = self.run.changes
         self.reboot_required = self.run.reboot_required
         self.kept = self.run.kept
+        # what best_effort Landlock rulesets could not enforce on this node's kernel
+        self.landlock_dropped = self.run.landlock_dropped
         self.drift = self.run.drift
         self.register_outputs({"node": spec.node, "policies": self.policies, "changed": self.changed,
                                "changes": self.changes, "rebootRequired": self.reboot_required,
-                               "kept": self.kept, "drift": self.drift})
+                               "kept": self.kept, "drift": self.drift, "landlockDropped": self.landlock_dropped})

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypedDict
 
 # The features a plan entry belongs to (playbooks/<feature>.yml apply one; site.yml all).
-Feature = Literal["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep"]
+Feature = Literal["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "landlock"]
 # A unit is "confined" when the plan only places it in a slice or under a seccomp filter.
-UnitFeature = Literal["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "confined"]
+UnitFeature = Literal["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "landlock", "confined"]
 
 
 class PlanFile(TypedDict):
@@ -77,6 +77,19 @@ class PlanModuleParam(TypedDict):
     feature: Feature
 
 
+class PlanLandlock(TypedDict):
+    """A Landlock ruleset the node must be able to enforce: `needs` is each handled right and the
+    Landlock ABI it needs. Before changing anything the module reads the node's ABI: a `strict`
+    ruleset it cannot enforce fails the run naming the missing rights; a `best_effort` one is
+    applied and what the node drops is returned (`landlock_dropped`)."""
+
+    name: str
+    ruleset: str
+    mode: str
+    needs: dict[str, int]
+    feature: Feature
+
+
 class NodePlan(TypedDict):
     """One node's whole plan: files by path, then what they need at run time. `owner` names
     who owns what it puts on the node (the declaring stack, "project/stack/node"); without it,
@@ -91,3 +104,4 @@ class NodePlan(TypedDict):
     packages: list[str]
     hooks: list[PlanHook]
     module_params: list[PlanModuleParam]
+    landlock: NotRequired[list[PlanLandlock]]

@@ -53,6 +53,8 @@ class RunResult:
     unreachable: bool = False
     # What the node module left in place on purpose (not ringzero's, or edited by hand since).
     kept: list[str] = field(default_factory=list)
+    # What best_effort Landlock rulesets drop on the node's kernel, one line each.
+    landlock_dropped: list[str] = field(default_factory=list)
 
 
 def progress(message: str) -> None:
@@ -198,6 +200,7 @@ def _run_in_process(
                 result.changes += [str(c) for c in res.get("changes", [])]
                 result.reboot_notes += [str(n) for n in res.get("reboot_notes", [])]
                 result.kept += [str(k) for k in res.get("kept", [])]
+                result.landlock_dropped += [str(d) for d in res.get("landlock_dropped", [])]
                 if res.get("changed"):
                     result.changed += 1
                 print(f"{_PROGRESS}{host}: {task}: {'changed' if res.get('changed') else 'ok'}", flush=True)
@@ -237,6 +240,8 @@ def _warn_kept(name: str, result: RunResult) -> None:
     """What the node kept on purpose is said in `pulumi up`: someone may want to look at it."""
     for what in result.kept:
         pulumi.log.warn(f"PlaybookRun '{name}': {what}")
+    for what in result.landlock_dropped:  # best_effort: applied, but less than declared
+        pulumi.log.warn(f"PlaybookRun '{name}': {what}")
 
 
 class PlaybookRunProvider(dyn.ResourceProvider):
@@ -253,7 +258,7 @@ class PlaybookRunProvider(dyn.ResourceProvider):
         return {**props, "applied_hash": props["content_hash"], "apply_id": uuid.uuid4().hex,
                 "changed": r.changed, "changes": r.changes,
                 "seconds": r.seconds, "reboot_required": bool(r.reboot_notes), "reboot_notes": r.reboot_notes,
-                "kept": r.kept, "drift": []}
+                "kept": r.kept, "landlock_dropped": r.landlock_dropped, "drift": []}
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         return dyn.CreateResult(id_=f"{props['node']['name']}:{props['playbook']}", outs=self._apply(props, None))
@@ -301,6 +306,7 @@ class PlaybookRun(dyn.Resource, module="ringzero", name="PlaybookRun"):
     changes: pulumi.Output[list[str]]
     drift: pulumi.Output[list[str]]
     kept: pulumi.Output[list[str]]
+    landlock_dropped: pulumi.Output[list[str]]
     reboot_required: pulumi.Output[bool]
 
     def __init__(
@@ -319,6 +325,7 @@ class PlaybookRun(dyn.Resource, module="ringzero", name="PlaybookRun"):
                 "playbook": playbook, "plan": plan, "content_hash": plan_hash(plan),
                 "applied_hash": None, "apply_id": None, "changed": None, "changes": None, "seconds": None,
                 "reboot_required": None, "reboot_notes": None, "kept": None, "drift": None,
+                "landlock_dropped": None,
             },
             opts,
         )

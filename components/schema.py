@@ -40,6 +40,7 @@ ADDED_IN_V1: dict[tuple[type, str], str | None] = {
                                 "it load unchanged)",
     (AppArmorProfileSpec, "adopt"): None,
     (ServiceSpec, "adopt"): None,
+    (NodePolicies, "landlock"): "Landlock rulesets (optional in v1: documents written before it load unchanged)",
 }
 _SCALARS: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
 

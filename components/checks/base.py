@@ -13,12 +13,14 @@ class Check:
     """`verify` raises AssertionError with what was expected and what the node shows.
 
     `reads` are the probe keys it needs; they are fetched for all checks of a node at once.
+    A `verify` that passes may return a note (what a best_effort policy could not apply): it
+    becomes the passing outcome's message, shown in every report.
     """
 
     node: str
     subject: str  # "slice:web.slice"
     aspect: str  # "memory.max"
-    verify: Callable[[Probe], None] = field(compare=False)
+    verify: Callable[[Probe], str | None] = field(compare=False)
     reads: tuple[str, ...] = ()
     title: str = ""
     impact: str = "high"  # low | medium | high | critical

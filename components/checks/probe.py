@@ -41,7 +41,7 @@ sep=$(printf '\036')
 t() { timeout -k 2 "$RZ_READ_TIMEOUT" "$@"; }
 late() { [ "$1" = 124 ] || [ "$1" = 137 ]; }
 UNIT_PROPS=ActiveState,SubState,LoadState,UnitFileState,MainPID,ControlGroup,FragmentPath,DropInPaths
-UNIT_PROPS=$UNIT_PROPS,SystemCallFilter,SystemCallErrorNumber,SystemCallArchitectures
+UNIT_PROPS=$UNIT_PROPS,SystemCallFilter,SystemCallErrorNumber,SystemCallArchitectures,ExecStart
 for key in "$@"; do
   kind=${key%%:*}; arg=${key#*:}; rc=0
   printf '%s%s\n' "$sep" "$key"

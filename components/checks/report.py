@@ -77,6 +77,8 @@ def junit(report: Report) -> str:
             elif o.status in ("n/a", "skipped", "waived"):
                 counts["skipped"] += 1
                 ET.SubElement(case, "skipped", message=o.message, type=o.status)
+            elif o.message:  # a pass with a note (a best_effort policy's dropped rights)
+                ET.SubElement(case, "system-out").text = o.message
         for k, v in counts.items():
             suite.set(k, str(v))
             totals[k] += v
@@ -274,7 +276,8 @@ def html(report: Report) -> str:
     counts = {s: report.count(s) for s in SYMBOL}
     return render("report/check.html.j2", report=report, controls=report.controls, counts=counts,
                   symbol=SYMBOL, version=ringzero_version(), generated=_utc(report.started),
-                  problems=[o for o in report.outcomes if o.status in ("fail", "error", "waived")])
+                  problems=[o for o in report.outcomes if o.status in ("fail", "error", "waived")],
+                  notes=[o for o in report.outcomes if o.status == "pass" and o.message])
 
 
 def summary(report: Report) -> str:
@@ -286,6 +289,9 @@ def summary(report: Report) -> str:
         bad = [o for o in m.outcomes if o.status in ("fail", "error", "waived")]
         for o in bad:
             lines.append(f"  {o.status.upper():7} {m.endpoint.name}  {o.check.control}  {o.message.splitlines()[0]}")
+        for o in m.outcomes:
+            if o.status == "pass" and o.message:
+                lines.append(f"  NOTE    {m.endpoint.name}  {o.check.control}  {o.message.splitlines()[0]}")
     for o in report.expired_waivers:
         lines.append(f"  EXPIRED {o.node}  {o.check.control}  waiver #{o.waiver.index if o.waiver else '?'} "
                      f"expired on {o.waiver.expires if o.waiver else '?'}: the failure counts")

@@ -212,8 +212,7 @@ def judge(check: Check, probe: Probe, siblings: Mapping[str, Check],
         result = ("skipped", f"skipped: requires {', '.join(blocked)}, which did not pass")
     else:
         try:
-            check.verify(probe)
-            result = ("pass", "")
+            result = ("pass", check.verify(probe) or "")
         except NotApplicable as e:
             result = ("n/a", str(e))
         except AssertionError as e:

@@ -27,13 +27,15 @@ def registry() -> tuple[Kind[Any], ...]:
 
     Example::
 
-        [k.feature for k in registry()]  # ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep']
+        [k.feature for k in registry()]
+        # ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep', 'landlock']
     """
     from .apparmor.kind import KIND as apparmor
     from .ebpf.kind import KIND as ebpf
     from .hostprep.kind import KIND as hostprep
+    from .landlock.kind import KIND as landlock
     from .seccomp.kind import KIND as seccomp
     from .service.kind import KIND as service
     from .slice.kind import KIND as slice_
 
-    return (service, slice_, apparmor, seccomp, ebpf, hostprep)
+    return (service, slice_, apparmor, seccomp, ebpf, hostprep, landlock)

@@ -29,10 +29,10 @@ class PlanParts:
     confined: set[str] = field(default_factory=set)  # units a kind changes but does not install
     programs: dict[str, list[str]] = field(default_factory=dict)  # unit -> other files it runs
 
-    def add(self, feature: Feature, rendered: dict[str, str], adopt: bool = False) -> None:
-        """Plan `rendered` files (path -> content) for `feature`. adopt: the node module may take
-        over a file it did not create (saving the original)."""
-        self.plan["files"].update({p: {"content": t, "mode": "0644", "feature": feature, "adopt": adopt}
+    def add(self, feature: Feature, rendered: dict[str, str], adopt: bool = False, mode: str = "0644") -> None:
+        """Plan `rendered` files (path -> content) for `feature`, written with `mode` ("0755" for a
+        program). adopt: the node module may take over a file it did not create (saving the original)."""
+        self.plan["files"].update({p: {"content": t, "mode": mode, "feature": feature, "adopt": adopt}
                                    for p, t in rendered.items()})
 
     def own(self, unit: str, feature: Feature, *, adopt: bool = False, programs: Iterable[str] = ()) -> None:

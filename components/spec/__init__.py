@@ -7,6 +7,7 @@ re-exported here: `ringzero.spec` is where a user imports every spec from.
 from ..kinds.apparmor.spec import AppArmorProfileSpec, FileRule, NetworkRule
 from ..kinds.ebpf.spec import EbpfAgentSpec
 from ..kinds.hostprep.spec import HostPrepSpec
+from ..kinds.landlock.spec import LandlockSpec
 from ..kinds.seccomp.spec import SeccompProfileSpec, SyscallRule
 from ..kinds.service.spec import ServiceSpec
 from ..kinds.slice.spec import SliceSpec
@@ -20,6 +21,7 @@ from .vm import VmSpec
 
 __all__ = [
     "Allocation", "AppArmorProfileSpec", "BaseImageSpec", "EbpfAgentSpec", "FileRule", "HostPrepSpec",
-    "HostSpec", "NetworkRule", "NodePolicies", "SeccompProfileSpec", "ServiceSpec", "SliceSpec", "SpecError",
+    "HostSpec", "LandlockSpec", "NetworkRule", "NodePolicies", "SeccompProfileSpec", "ServiceSpec", "SliceSpec",
+    "SpecError",
     "SyscallRule", "Topology", "VmSpec", "from_data", "from_manifest", "to_manifest",
 ]

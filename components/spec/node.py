@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..kinds.apparmor.spec import AppArmorProfileSpec
 from ..kinds.ebpf.spec import EbpfAgentSpec
+from ..kinds.landlock.spec import LandlockSpec
 from ..kinds.seccomp.spec import SeccompProfileSpec
 from ..kinds.service.spec import ServiceSpec
 from ..kinds.slice.spec import SliceSpec
@@ -29,6 +30,8 @@ class NodePolicies:
     ebpf: tuple[EbpfAgentSpec, ...] = ()
     # Workload services ringzero installs (so that slices and seccomp profiles can confine them).
     services: tuple[ServiceSpec, ...] = ()
+    # Landlock rulesets; each starts its services (ServiceSpecs) through ringzero's launcher.
+    landlock: tuple[LandlockSpec, ...] = ()
     # Apply the hypervisor host preparation of this host kind ("kvm" or "xen") to the node.
     host_prep: str | None = None
 
@@ -40,6 +43,7 @@ class NodePolicies:
         for kind, items in (
             ("slices", self.slices), ("apparmor", self.apparmor),
             ("seccomp", self.seccomp), ("ebpf", self.ebpf), ("services", self.services),
+            ("landlock", self.landlock),
         ):
             seen: set[str] = set()
             for item in items:
@@ -95,4 +99,5 @@ class NodePolicies:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.slices or self.apparmor or self.seccomp or self.ebpf or self.services or self.host_prep)
+        return not (self.slices or self.apparmor or self.seccomp or self.ebpf or self.services or self.host_prep
+                    or self.landlock)

@@ -51,7 +51,7 @@ options:
       - Apply only these features of the plan (what the feature playbooks do); all when omitted.
     type: list
     elements: str
-    choices: [services, slices, apparmor, seccomp, ebpf, host_prep]
+    choices: [services, slices, apparmor, seccomp, ebpf, host_prep, landlock]
   state:
     description:
       - V(present) converges the node to the plan; V(absent) removes what the ledger says
@@ -122,6 +122,13 @@ reboot_required:
   returned: always
   type: bool
   sample: false
+landlock_dropped:
+  description: What best_effort Landlock rulesets cannot enforce on this node's Landlock ABI, one line each
+    (a strict one fails the run instead, before anything changes).
+  returned: always
+  type: list
+  elements: str
+  sample: ["Landlock 'web' (best_effort): the node's Landlock ABI is 2; dropped truncate (ABI 3), bind_tcp (ABI 4)"]
 reboot_notes:
   description: Why a reboot is required, one line each.
   returned: always
@@ -337,6 +344,7 @@ class Node:
         self.changes = []
         self.kept = []
         self.reboot_notes = []
+        self.landlock_dropped = []
         self.ledger = ledger
         self.owner = owner
         self.features = None if features is None else set(features) | {"confined"}
@@ -963,10 +971,42 @@ class Node:
         self.converge_module_params(plan.get("module_params", []))
         self.run_hooks(plan.get("hooks", []), changed)
 
+    def check_landlock(self, entries):
+        """Before anything changes: the node's Landlock ABI against each ruleset's rights. A strict
+        ruleset it cannot enforce fails the run naming them; a best_effort one is reported."""
+        if not entries:
+            return
+        abi = landlock_abi()
+        refused = []
+        for e in entries:
+            needs = e["needs"]
+            dropped = sorted((n for n, v in needs.items() if v > abi), key=lambda n: (needs[n], n))
+            if not dropped:
+                continue
+            what = ", ".join(f"{n} (ABI {needs[n]})" for n in dropped)
+            if e["mode"] == "strict":
+                refused.append(f"Landlock {e['name']!r} is strict and the node's Landlock ABI is {abi}: "
+                               f"it cannot enforce {what}")
+            else:
+                self.landlock_dropped.append(f"Landlock {e['name']!r} (best_effort): the node's Landlock ABI is "
+                                             f"{abi}; dropped {what}")
+        if refused:
+            self.fail("; ".join(refused) + "; nothing was changed")
+
     def absent(self, plan):
         self.watch_units([u["unit"] for u in plan["units"]] + self.owned("units"))
         self.remove(self.owned("files"), self.owned("units"), self.owned("profiles"),
                     [u["unit"] for u in plan["units"] if not u["owned"]])
+
+
+def landlock_abi():
+    """The kernel's Landlock ABI (landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION));
+    0 when it has none or Landlock is off. 444 is the syscall's number on every architecture but alpha."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return max(int(libc.syscall(ctypes.c_long(444), None, ctypes.c_size_t(0), ctypes.c_uint32(1))), 0)
 
 
 def select(plan, features):
@@ -990,6 +1030,7 @@ def select(plan, features):
         "slices": [s for s in plan.get("slices", []) if s["feature"] in want],
         "hooks": [h for h in plan.get("hooks", []) if h["feature"] in want],
         "module_params": [m for m in plan.get("module_params", []) if m["feature"] in want],
+        "landlock": [e for e in plan.get("landlock", []) if e["feature"] in want],
         "packages": plan.get("packages", []) if "host_prep" in want else [],
     }
 
@@ -1003,6 +1044,8 @@ def converge(module, plan, previous, features, state, state_dir):
     # a plan without one (`ringzero plan`, the Ansible-only way) is owned by its node name.
     owner = plan.get("owner") or plan["node"]
     node = Node(module, ledger, owner, features)
+    if state == "present":
+        node.check_landlock(plan.get("landlock", []))  # reads only: a refusal leaves the node as it was
     try:
         ledger.lock(owner)
         try:
@@ -1028,7 +1071,7 @@ def main():
             "plan": {"type": "dict", "required": True},
             "previous": {"type": "dict", "required": False, "default": None},
             "features": {"type": "list", "elements": "str", "required": False, "default": None,
-                         "choices": ["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep"]},
+                         "choices": ["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "landlock"]},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
             "state_dir": {"type": "path", "default": STATE_DIR},
         },
@@ -1041,7 +1084,8 @@ def main():
         module.fail_json(msg="ringzero_node: the plan does not match its schema: " + "; ".join(errors))
     node = converge(module, p["plan"], p["previous"], p["features"], p["state"], p["state_dir"])
     result = {"changed": bool(node.changes), "changes": node.changes, "kept": node.kept,
-              "reboot_required": bool(node.reboot_notes), "reboot_notes": node.reboot_notes}
+              "reboot_required": bool(node.reboot_notes), "reboot_notes": node.reboot_notes,
+              "landlock_dropped": node.landlock_dropped}
     if module._diff and node.diff_after:
         result["diff"] = [{"before_header": p, "after_header": p, "before": node.diff_before[p],
                            "after": node.diff_after[p]} for p in sorted(node.diff_after)]

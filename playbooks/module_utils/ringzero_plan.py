@@ -143,6 +143,12 @@ SCHEMA = {
                 '$ref': '#/$defs/plan_module_param',
             },
         },
+        'landlock': {
+            'type': 'array',
+            'items': {
+                '$ref': '#/$defs/plan_landlock',
+            },
+        },
     },
     '$defs': {
         'plan_file': {
@@ -169,7 +175,7 @@ SCHEMA = {
             },
         },
         'feature': {
-            'enum': ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep'],
+            'enum': ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep', 'landlock'],
         },
         'plan_app_armor': {
             'description': 'A profile to load from `path` in `mode` (enforce or complain).',
@@ -256,7 +262,16 @@ SCHEMA = {
             },
         },
         'unit_feature': {
-            'enum': ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep', 'confined'],
+            'enum': [
+                'services',
+                'slices',
+                'apparmor',
+                'seccomp',
+                'ebpf',
+                'host_prep',
+                'landlock',
+                'confined',
+            ],
         },
         'plan_hook': {
             'description': (
@@ -304,6 +319,38 @@ SCHEMA = {
                 },
                 'value': {
                     'type': 'string',
+                },
+                'feature': {
+                    '$ref': '#/$defs/feature',
+                },
+            },
+        },
+        'plan_landlock': {
+            'description': (
+                'A Landlock ruleset the node must be able to enforce: `needs` is each handled '
+                'right and the Landlock ABI it needs. Before changing anything the module reads '
+                "the node's ABI: a `strict` ruleset it cannot enforce fails the run naming the "
+                'missing rights; a `best_effort` one is applied and what the node drops is '
+                'returned (`landlock_dropped`).'
+            ),
+            'type': 'object',
+            'additionalProperties': False,
+            'required': ['name', 'ruleset', 'mode', 'needs', 'feature'],
+            'properties': {
+                'name': {
+                    'type': 'string',
+                },
+                'ruleset': {
+                    'type': 'string',
+                },
+                'mode': {
+                    'type': 'string',
+                },
+                'needs': {
+                    'type': 'object',
+                    'additionalProperties': {
+                        'type': 'integer',
+                    },
                 },
                 'feature': {
                     '$ref': '#/$defs/feature',

@@ -64,7 +64,7 @@ def test_manifests_and_plans_validate_against_the_generated_schemas() -> None:
 
 def test_the_node_carries_the_same_schema() -> None:
     assert schema.plan_schema_doc() == node_validator.SCHEMA
-    assert set(NodePlan.__annotations__) - {"owner"} == set(node_validator.SCHEMA["required"])
+    assert set(NodePlan.__annotations__) - {"owner", "landlock"} == set(node_validator.SCHEMA["required"])
     assert "owner" in node_validator.SCHEMA["properties"]
 
 
@@ -93,7 +93,7 @@ REFUSED = {
     "missing": "plan: missing field 'units'",
     "unknown": "plan.slices[0]: unknown field 'Properties' (allowed: unit, path, feature, properties, expect)",
     "feature": "plan.files['/etc/systemd/system/rz0.slice'].feature: expected one of services, slices, apparmor, "
-               "seccomp, ebpf, host_prep, got 'cgroups'",
+               "seccomp, ebpf, host_prep, landlock, got 'cgroups'",
     "content": "plan.files['/etc/systemd/system/rz0.slice'].content: expected string, got NoneType",
     "bool": "plan.slices[1].expect.CPUWeight: expected string, got int",
     "files": "plan.files: expected object, got list",

@@ -1,0 +1,1 @@
+"""The Landlock kind: spec, expect (the rights per ABI), render, launcher, checks, kind (plan)."""

@@ -1,0 +1,217 @@
+"""Landlock on a Debian 12 guest (kernel 6.1, Landlock ABI 2): a service started through
+ringzero's launcher under a declared ruleset, proven by effect; best_effort reports what ABI 2
+drops; strict with TCP ports refuses with nothing changed; a negative control per check.
+
+Runs on its own guest (port 2263), or on the dev guest with RINGZERO_DEV_GUEST set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from ringzero.checks import Check, Probe
+from ringzero.checks.run import judge
+from ringzero.kinds import registry
+from ringzero.kinds.landlock.expect import BY_NAME, FS_RIGHTS, LAUNCHER, MARKER
+from ringzero.kinds.landlock.render import ruleset_text
+from ringzero.plan import policies_plan
+from ringzero.playbook import RunResult, run_playbook
+from ringzero.spec import HostSpec, LandlockSpec, NodePolicies, ServiceSpec
+from tests.handboot import HandGuest, dev_or_hand_booted
+
+PORT = 2263
+RW = "/var/lib/rz-landlock-rw"
+SVC = ServiceSpec("rz-landlock-web.service",
+                  f"/usr/bin/python3 -m http.server 18081 --bind 127.0.0.1 --directory {RW}")
+# strict, handling the filesystem rights ABI 2 has: enforceable on Debian 12 in full
+STRICT = LandlockSpec("rz-ll-strict", services=(SVC.name,), mode="strict", execute=("/usr",),
+                      read_only=("/etc",), read_write=(RW,),
+                      handled_fs=tuple(r for r in FS_RIGHTS if BY_NAME[r].abi <= 2))
+RULESET = f"/etc/ringzero/landlock/{STRICT.name}.json"
+
+
+@dataclass
+class _Result:
+    rc: int
+    stdout: str
+    stderr: str
+
+
+class GuestHost:
+    """testinfra's `Host.run` shape over the guest's SSH (arguments quoted as testinfra does)."""
+
+    def __init__(self, guest: HandGuest) -> None:
+        self.guest = guest
+
+    def run(self, command: str, *args: str) -> _Result:
+        line = command % tuple(shlex.quote(a) for a in args) if args else command
+        r = self.guest.run(line, timeout=240)
+        return _Result(r.returncode, r.stdout, r.stderr)
+
+
+def apply(guest: HandGuest, policies: NodePolicies, state: str = "present", ok: bool = True) -> RunResult:
+    plan = policies_plan(policies, HostSpec(policies.node))
+    conn = {**guest.node, "name": policies.node}
+    r = run_playbook(conn, guest.private_key, {"ringzero_plan": plan, "ringzero_state": state})
+    assert r.ok == ok, f"{policies.node} ({state}): {r.failures}"
+    return r
+
+
+def all_checks(policies: NodePolicies) -> list[Check]:
+    host = HostSpec(policies.node)
+    return [c for k in registry() for s in k.declared(policies, host) for c in k.checks(policies.node, s)]
+
+
+def verdicts(guest: HandGuest, checks: list[Check]) -> dict[str, tuple[str, str]]:
+    probe = Probe(GuestHost(guest), "guest")
+    probe.fetch([k for c in checks for k in c.reads])
+    return {c.aspect: judge(c, probe, {}, {}) for c in checks}
+
+
+def failing(guest: HandGuest, checks: list[Check]) -> dict[str, str]:
+    return {a: m for a, (s, m) in verdicts(guest, checks).items() if s != "pass"}
+
+
+@pytest.fixture(scope="module")
+def guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HandGuest]:
+    yield from dev_or_hand_booted("rz-landlock", PORT, tmp_path_factory.mktemp("rz-landlock"))
+
+
+@pytest.fixture(scope="module")
+def strict(guest: HandGuest) -> Iterator[NodePolicies]:
+    pol = NodePolicies("rzll", services=(SVC,), landlock=(STRICT,))
+    guest.ssh(f"mkdir -p {RW}")
+    first = apply(guest, pol)
+    assert first.changed and first.landlock_dropped == []
+    yield pol
+    apply(guest, pol, "absent")
+    guest.ssh(f"rm -rf {RW}")
+
+
+def test_guest_has_landlock_abi_2(guest: HandGuest) -> None:
+    assert guest.ssh(f"python3 -I -S {shlex.quote(LAUNCHER)} --abi || true").strip() in ("2", "")
+    assert guest.ssh("python3 -I -S -c 'import ctypes;l=ctypes.CDLL(None);l.syscall.restype=ctypes.c_long;"
+                     "print(l.syscall(444,None,0,1))'").strip() == "2"
+
+
+def test_the_workload_runs_through_the_launcher_with_the_ruleset_hash(guest: HandGuest, strict: NodePolicies) -> None:
+    pid = guest.ssh(f"systemctl show -p MainPID --value {SVC.name}").strip()
+    assert pid != "0"
+    cmdline = guest.ssh(f"tr '\\0' ' ' < /proc/{pid}/cmdline").strip()
+    assert cmdline == SVC.exec_start
+    env = guest.ssh(f"tr '\\0' '\\n' < /proc/{pid}/environ")
+    digest = hashlib.sha256(ruleset_text(STRICT).encode()).hexdigest()
+    assert f"{MARKER}={STRICT.name} sha256={digest} abi=2 dropped=-" in env.splitlines()
+    assert hashlib.sha256(guest.ssh(f"cat {RULESET}").encode()).hexdigest() == digest
+    # the workload itself is confined: it serves its read_write dir, and nothing outside
+    assert guest.ssh(f"grep -c NoNewPrivs:.1 /proc/{pid}/status").strip() == "1"
+
+
+def test_under_the_same_ruleset_a_write_outside_is_eacces_and_inside_succeeds(guest: HandGuest,
+                                                                              strict: NodePolicies) -> None:
+    out = guest.run(f"{LAUNCHER} {RULESET} -- /usr/bin/python3 -I -S -c "
+                    + shlex.quote("import sys\nfor p in sys.argv[1:]:\n try:\n  open(p,'w').write('x');print(0)\n"
+                                  " except OSError as e:\n  print(e.errno)")
+                    + f" {RW}/rz-ok /var/tmp/rz-landlock-denied", timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "13"]
+    assert guest.ssh(f"cat {RW}/rz-ok; rm -f {RW}/rz-ok; test ! -e /var/tmp/rz-landlock-denied && echo absent"
+                     ).split() == ["x", "absent"]
+
+
+def test_every_check_passes_and_a_second_run_changes_nothing(guest: HandGuest, strict: NodePolicies) -> None:
+    assert failing(guest, all_checks(strict)) == {}
+    assert apply(guest, strict).changed == 0
+
+
+def test_negative_controls_each_fail_exactly_their_check(guest: HandGuest, strict: NodePolicies) -> None:
+    checks = [c for c in all_checks(strict) if c.subject.startswith("landlock:")]
+    unit = SVC.name
+    # the ruleset file edited
+    guest.ssh(f"cp -p {RULESET} /root/rz-ll.bak && printf ' ' >> {RULESET}")
+    try:
+        assert set(failing(guest, checks)) == {f"file:{RULESET}"}
+    finally:
+        guest.ssh(f"cp -p /root/rz-ll.bak {RULESET}")
+    # the launcher edited (a comment: it still works)
+    guest.ssh(f"cp -p {LAUNCHER} /root/rz-ll-exec.bak && echo '# edited' >> {LAUNCHER}")
+    try:
+        assert set(failing(guest, checks)) == {f"file:{LAUNCHER}"}
+    finally:
+        guest.ssh(f"cp -p /root/rz-ll-exec.bak {LAUNCHER} && rm -f /root/rz-ll-exec.bak")
+    # the unit's ExecStart overridden (not restarted: the running process is still the confined one)
+    dropin = f"/run/systemd/system/{unit}.d"
+    guest.ssh(f"mkdir -p {dropin} && printf '[Service]\\nExecStart=\\nExecStart={SVC.exec_start}\\n' "
+              f"> {dropin}/rz-neg.conf && systemctl daemon-reload")
+    try:
+        assert set(failing(guest, checks)) == {f"{unit}:ExecStart"}
+    finally:
+        guest.ssh(f"rm -rf {dropin} && systemctl daemon-reload")
+    # the process started under another ruleset (file changed, service restarted, file put back)
+    guest.ssh(f"printf ' ' >> {RULESET} && systemctl restart {unit} && cp -p /root/rz-ll.bak {RULESET}")
+    try:
+        assert set(failing(guest, checks)) == {f"{unit}:process"}
+    finally:
+        guest.ssh(f"systemctl restart {unit} && rm -f /root/rz-ll.bak")
+    # a write outside lands in a writable inode: /var/tmp with the read_write dir bound over it
+    guest.ssh(f"mount --bind {RW} /var/tmp")
+    try:
+        assert set(failing(guest, checks)) == {"effect:write"}
+    finally:
+        guest.ssh("umount /var/tmp")
+    assert failing(guest, checks) == {}
+
+
+def test_best_effort_with_tcp_ports_is_applied_and_reports_what_abi_2_drops(guest: HandGuest) -> None:
+    svc = ServiceSpec("rz-landlock-be.service", "/usr/bin/python3 -m http.server 18082 --bind 127.0.0.1")
+    spec = LandlockSpec("rz-ll-be", services=(svc.name,), mode="best_effort", execute=("/usr",),
+                        read_only=("/etc",), bind_tcp=(18082,))
+    pol = NodePolicies("rzllbe", services=(svc,), landlock=(spec,))
+    try:
+        r = apply(guest, pol)
+        assert r.landlock_dropped == ["Landlock 'rz-ll-be' (best_effort): the node's Landlock ABI is 2; dropped "
+                                      "truncate (ABI 3), bind_tcp (ABI 4), ioctl_dev (ABI 5)"]
+        v = verdicts(guest, all_checks(pol))
+        assert v["abi"] == ("pass", "best_effort: Landlock ABI 2 cannot enforce truncate (ABI 3), bind_tcp (ABI 4), "
+                                    "ioctl_dev (ABI 5) of 'rz-ll-be'; those rights are dropped")
+        assert v["effect:bind"][0] == "n/a"
+        assert {a: s for a, (s, _) in v.items() if s not in ("pass", "n/a")} == {}
+        env = guest.ssh(f"tr '\\0' '\\n' < /proc/$(systemctl show -p MainPID --value {svc.name})/environ")
+        want = " abi=2 dropped=bind_tcp,ioctl_dev,truncate"
+        assert any(line.startswith(f"{MARKER}=rz-ll-be ") and line.endswith(want) for line in env.splitlines())
+    finally:
+        apply(guest, pol, "absent")
+
+
+def _node_state(guest: HandGuest) -> str:
+    return guest.ssh("ls -la /etc/ringzero/landlock /usr/local/libexec/ringzero /etc/systemd/system 2>&1; "
+                     "cat /var/lib/ringzero/ledger.json 2>&1; systemctl list-units --all --no-legend 'rz-*' 2>&1")
+
+
+def test_strict_with_tcp_ports_refuses_with_nothing_changed(guest: HandGuest) -> None:
+    svc = ServiceSpec("rz-landlock-st.service", "/usr/bin/python3 -m http.server 18083 --bind 127.0.0.1")
+    spec = LandlockSpec("rz-ll-st", services=(svc.name,), mode="strict", execute=("/usr",), read_only=("/etc",),
+                        bind_tcp=(18083,), handled_fs=STRICT.handled_fs)
+    pol = NodePolicies("rzllst", services=(svc,), landlock=(spec,))
+    before = _node_state(guest)
+    r = apply(guest, pol, ok=False)
+    assert any("Landlock 'rz-ll-st' is strict and the node's Landlock ABI is 2: it cannot enforce bind_tcp (ABI 4); "
+               "nothing was changed" in f for f in r.failures), r.failures
+    assert _node_state(guest) == before
+    # the abi check's negative control: this spec's checks on the guest fail it, naming the right
+    status, msg = verdicts(guest, [c for c in all_checks(pol) if c.aspect == "abi"])["abi"]
+    assert status == "fail" and "bind_tcp (ABI 4)" in msg
+
+
+def test_removal_leaves_nothing_behind(guest: HandGuest, strict: NodePolicies) -> None:
+    apply(guest, strict, "absent")
+    left = guest.run(f"ls {RULESET} {LAUNCHER} /etc/systemd/system/{SVC.name} 2>/dev/null; "
+                     f"systemctl show -p LoadState --value {SVC.name}", timeout=60).stdout.split()
+    assert left == ["not-found"]
+    apply(guest, strict)  # back for the module fixture's own removal
+

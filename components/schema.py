@@ -39,6 +39,8 @@ ADDED_IN_V1: dict[tuple[type, str], str | None] = {
     (NodePolicies, "services"): "Workload services ringzero installs (optional in v1: documents written before "
                                 "it load unchanged)",
     (AppArmorProfileSpec, "adopt"): None,
+    (NodePolicies, "firewall"): None,
+    (NodePolicies, "sockfilter"): None,
     (ServiceSpec, "adopt"): None,
 }
 _SCALARS: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}

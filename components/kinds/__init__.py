@@ -27,13 +27,16 @@ def registry() -> tuple[Kind[Any], ...]:
 
     Example::
 
-        [k.feature for k in registry()]  # ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep']
+        [k.feature for k in registry()]
+        # ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep', 'firewall', 'sockfilter']
     """
     from .apparmor.kind import KIND as apparmor
     from .ebpf.kind import KIND as ebpf
+    from .firewall.kind import KIND as firewall
     from .hostprep.kind import KIND as hostprep
     from .seccomp.kind import KIND as seccomp
     from .service.kind import KIND as service
     from .slice.kind import KIND as slice_
+    from .sockfilter.kind import KIND as sockfilter
 
-    return (service, slice_, apparmor, seccomp, ebpf, hostprep)
+    return (service, slice_, apparmor, seccomp, ebpf, hostprep, firewall, sockfilter)

@@ -20,8 +20,8 @@ SPECS = {
     "every-construct": FirewallSpec("web", input_policy="drop", output_policy="drop", rules=(
         FirewallRule("in", "accept", "tcp", ports=(8080, "9000-9100", 8080, "9050-9200", 7),
                      addresses=("10.0.0.0/8", "10.1.0.0/16", "fd00::/64", "192.0.2.7/32", "::1")),
-        FirewallRule("out", "reject", "tcp", ports=(25,), slice="rzt-a.slice"),
-        FirewallRule("in", "drop", "udp", slice="rzt.slice"),
+        FirewallRule("out", "reject", "tcp", ports=(25,), slice="rzt_validate-a.slice"),
+        FirewallRule("in", "drop", "udp", slice="rzt_validate.slice"),
         FirewallRule("in", "reject", "udp", ports=(53,), addresses=("192.0.2.0/24",)),
         FirewallRule("out", "reject", "any", addresses=("2001:db8::/32",)),
         FirewallRule("out", "reject", "icmp"),
@@ -32,11 +32,14 @@ SPECS = {
         FirewallRule("out", "drop", "tcp", ports=(9,), addresses=("127.0.0.2",)),)),
     "drop-policy-other-port": FirewallSpec("t3", input_policy="drop", management_port=2222),
 }
-SCRIPT = """set -e
-mount -t cgroup2 none /sys/fs/cgroup
-mkdir -p /sys/fs/cgroup/rzt.slice/rzt-a.slice
-nft -f {path}; nft -f {path}
-nft -j list table inet {table}
+# The cgroups are made in the machine's own cgroup2 hierarchy (a fresh mount of it): removed again
+# once the table that references them is gone, whatever happened before.
+SCRIPT = """mount -t cgroup2 none /sys/fs/cgroup || exit 1
+mkdir -p /sys/fs/cgroup/rzt_validate.slice/rzt_validate-a.slice || exit 1
+nft -f {path} && nft -f {path} && nft -j list table inet {table}; rc=$?
+nft flush ruleset
+rmdir /sys/fs/cgroup/rzt_validate.slice/rzt_validate-a.slice /sys/fs/cgroup/rzt_validate.slice
+exit $rc
 """
 
 

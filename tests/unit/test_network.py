@@ -152,7 +152,8 @@ def test_socket_filter_checks_pass_on_what_systemd_shows_and_fail_otherwise() ->
     assert "not loaded" in _judge(props, {show: "LoadState=not-found\n"})
     assert _judge(props, {show: ""}).startswith("error")
     cg = f"shell:{cgroup_command('web.service')}"
-    bpf = json.dumps([{"id": 41, "attach_type": "cgroup_inet_ingress", "attach_flags": "multi", "name": "sd_fw_ingress"},
+    bpf = json.dumps([{"id": 41, "attach_type": "cgroup_inet_ingress", "attach_flags": "multi",
+                       "name": "sd_fw_ingress"},
                       {"id": 42, "attach_type": "cgroup_inet_egress", "attach_flags": "multi", "name": "sd_fw_egress"},
                       {"id": 43, "attach_type": "bind4", "attach_flags": "multi", "name": "sd_bind4"},
                       {"id": 44, "attach_type": "bind6", "attach_flags": "multi", "name": "sd_bind6"}])

@@ -115,7 +115,7 @@ def test_firewall_checks_pass_on_the_declared_table_and_fail_on_drift() -> None:
     doc = json.loads(good)
     doc["nftables"].append({"rule": {"family": "inet", "table": FW.table, "chain": "input", "handle": 99,
                                      "expr": [{"drop": None}]}})
-    assert "chain input rule 5" in _judge(table, {key: json.dumps(doc)})
+    assert "chain input rule 6" in _judge(table, {key: json.dumps(doc)})
     assert "policy 'accept', declared 'drop'" in _judge(table, {key: good.replace('"policy": "drop"',
                                                                                      '"policy": "accept"')})
     missing = "Error: No such file or directory\nlist table inet ringzero_web\n                 ^^^^^^^^^^^^"

@@ -157,7 +157,9 @@ def _verdict(rule: FirewallRule, family: str | None) -> tuple[str, Json]:
 
 def _guard(spec: FirewallSpec, direction: str) -> list[NftRule]:
     """What a drop-policy chain accepts first (FirewallSpec's docstring says why)."""
+    iface = "iif" if direction == "in" else "oif"
     out = [
+        NftRule(f'{iface} "lo" accept', (_match({"meta": {"key": iface}}, "lo"), {"accept": None})),
         NftRule("ct state established,related accept",
                 (_match({"ct": {"key": "state"}}, ["established", "related"], "in"), {"accept": None})),
         NftRule("icmpv6 type { " + ", ".join(ND_TYPES) + " } accept",

@@ -50,7 +50,8 @@ class FirewallSpec:
     tables (the OS's, a user's, another FirewallSpec's) are never flushed or edited; a packet
     leaves the node only if every table's chains accept it.
 
-    A chain with policy "drop" first accepts packets of connections already allowed
+    A chain with policy "drop" first accepts loopback traffic (`iif/oif "lo"`: local services
+    talking to each other are not network policy), packets of connections already allowed
     (`ct state established,related`), IPv6 neighbour discovery, and, on input, TCP to
     `management_port` (22: the SSH ringzero and its operator reach the node through), so no
     declaration can cut the node off by accident; `management_port=None` says explicitly that

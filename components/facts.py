@@ -19,10 +19,29 @@ from dataclasses import dataclass
 from typing import TypedDict, cast
 
 __all__ = [
-    "APPARMOR_PROFILES", "DPKG_FORMAT", "BpfPerfEntry", "CgroupEntry", "DpkgPackage", "ProcStatus",
-    "apparmor_profiles", "bpf_attachments", "bpftool_perf", "cgroup_events", "dpkg_packages", "meminfo",
-    "module_param", "module_param_path", "proc_cgroup", "proc_status", "seccomp_mode", "systemctl_show",
-    "systemctl_show_units", "unified_cgroup",
+    "APPARMOR_PROFILES",
+    "DPKG_FORMAT",
+    "BpfPerfEntry",
+    "CgroupEntry",
+    "DpkgPackage",
+    "ProcStatus",
+    "apparmor_profiles",
+    "bpf_attachments",
+    "bpftool_cgroup",
+    "bpftool_perf",
+    "cgroup_events",
+    "dpkg_packages",
+    "meminfo",
+    "module_param",
+    "module_param_path",
+    "nft_table",
+    "nft_tables",
+    "proc_cgroup",
+    "proc_status",
+    "seccomp_mode",
+    "systemctl_show",
+    "systemctl_show_units",
+    "unified_cgroup",
 ]
 
 APPARMOR_PROFILES = "/sys/kernel/security/apparmor/profiles"
@@ -377,3 +396,70 @@ def landlock_marker(value: str | None) -> LandlockMarker | None:
     dropped = fields.get("dropped", "-")
     return LandlockMarker(words[0], fields["sha256"], _int(fields.get("abi")),
                           () if dropped in ("", "-") else tuple(dropped.split(",")))
+# ---- nftables and cgroup BPF programs ----------------------------------------------------------
+def _nft_objects(text: str | None) -> list[dict[str, object]]:
+    try:
+        doc = json.loads(text or "")
+    except ValueError:
+        return []
+    items = doc.get("nftables") if isinstance(doc, dict) else None
+    return [o for o in items if isinstance(o, dict)] if isinstance(items, list) else []
+
+
+def nft_tables(text: str | None) -> list[tuple[str, str]]:
+    """`nft -j list tables` (or `list ruleset`) as (family, name), in listing order::
+
+        >>> nft_tables('{"nftables": [{"metainfo": {}}, {"table": {"family": "inet", "name": "x", "handle": 1}}]}')
+        [('inet', 'x')]
+    """
+    out = []
+    for o in _nft_objects(text):
+        t = o.get("table")
+        if isinstance(t, dict) and isinstance(t.get("family"), str) and isinstance(t.get("name"), str):
+            out.append((t["family"], t["name"]))
+    return out
+
+
+def nft_table(text: str | None) -> dict[str, dict[str, object]] | None:
+    """`nft -j list table FAMILY NAME` as chain -> {type, hook, prio, policy, rules}, each rule
+    {"expr": [...]} (plus "comment" when it has one), handles left out; None when the text is
+    not such a listing (the table does not exist: nft prints an error)::
+
+        >>> nft_table('{"nftables": [{"table": {"family": "inet", "name": "t", "handle": 1}},'
+        ...           '{"chain": {"family": "inet", "table": "t", "name": "input", "handle": 1, "type": "filter",'
+        ...           '"hook": "input", "prio": 0, "policy": "drop"}}, {"rule": {"family": "inet", "table": "t",'
+        ...           '"chain": "input", "handle": 2, "expr": [{"accept": null}]}}]}')["input"]
+        {'type': 'filter', 'hook': 'input', 'prio': 0, 'policy': 'drop', 'rules': [{'expr': [{'accept': None}]}]}
+    """
+    objects = _nft_objects(text)
+    if not any("table" in o for o in objects):
+        return None
+    chains: dict[str, dict[str, object]] = {}
+    for o in objects:
+        c = o.get("chain")
+        if isinstance(c, dict) and isinstance(c.get("name"), str):
+            chains[c["name"]] = {k: c[k] for k in ("type", "hook", "prio", "policy") if k in c} | {"rules": []}
+    for o in objects:
+        r = o.get("rule")
+        if isinstance(r, dict) and r.get("chain") in chains:
+            rule: dict[str, object] = {"expr": r.get("expr", [])}
+            if "comment" in r:
+                rule["comment"] = r["comment"]
+            rules = chains[str(r["chain"])]["rules"]
+            assert isinstance(rules, list)
+            rules.append(rule)
+    return chains
+
+
+def bpftool_cgroup(text: str | None) -> list[tuple[str, str]]:
+    """`bpftool -j cgroup show CGROUP` as (attach_type, program name), in listing order::
+
+        >>> bpftool_cgroup('[{"id":42,"attach_type":"cgroup_inet_ingress","name":"sd_fw_ingress"}]')
+        [('cgroup_inet_ingress', 'sd_fw_ingress')]
+    """
+    try:
+        entries = json.loads(text or "")
+    except ValueError:
+        return []
+    return [(str(e.get("attach_type", "")), str(e.get("name", ""))) for e in entries if isinstance(e, dict)] \
+        if isinstance(entries, list) else []

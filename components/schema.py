@@ -39,6 +39,8 @@ ADDED_IN_V1: dict[tuple[type, str], str | None] = {
     (NodePolicies, "services"): "Workload services ringzero installs (optional in v1: documents written before "
                                 "it load unchanged)",
     (AppArmorProfileSpec, "adopt"): None,
+    (NodePolicies, "firewall"): None,
+    (NodePolicies, "sockfilter"): None,
     (ServiceSpec, "adopt"): None,
     (NodePolicies, "landlock"): "Landlock rulesets (optional in v1: documents written before it load unchanged)",
 }

@@ -6,11 +6,13 @@ re-exported here: `ringzero.spec` is where a user imports every spec from.
 
 from ..kinds.apparmor.spec import AppArmorProfileSpec, FileRule, NetworkRule
 from ..kinds.ebpf.spec import EbpfAgentSpec
+from ..kinds.firewall.spec import FirewallRule, FirewallSpec
 from ..kinds.hostprep.spec import HostPrepSpec
 from ..kinds.landlock.spec import LandlockSpec
 from ..kinds.seccomp.spec import SeccompProfileSpec, SyscallRule
 from ..kinds.service.spec import ServiceSpec
 from ..kinds.slice.spec import SliceSpec
+from ..kinds.sockfilter.spec import SocketFilterSpec
 from .errors import SpecError
 from .host import HostSpec
 from .image import BaseImageSpec
@@ -20,8 +22,8 @@ from .topology import Allocation, Topology
 from .vm import VmSpec
 
 __all__ = [
-    "Allocation", "AppArmorProfileSpec", "BaseImageSpec", "EbpfAgentSpec", "FileRule", "HostPrepSpec",
-    "HostSpec", "LandlockSpec", "NetworkRule", "NodePolicies", "SeccompProfileSpec", "ServiceSpec", "SliceSpec",
-    "SpecError",
+    "Allocation", "AppArmorProfileSpec", "BaseImageSpec", "EbpfAgentSpec", "FileRule", "FirewallRule", "FirewallSpec",
+    "HostPrepSpec", "HostSpec", "LandlockSpec", "NetworkRule", "NodePolicies", "SeccompProfileSpec", "ServiceSpec",
+    "SliceSpec", "SocketFilterSpec", "SpecError",
     "SyscallRule", "Topology", "VmSpec", "from_data", "from_manifest", "to_manifest",
 ]

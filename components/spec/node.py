@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 from ..kinds.apparmor.spec import AppArmorProfileSpec
 from ..kinds.ebpf.spec import EbpfAgentSpec
+from ..kinds.firewall.spec import FirewallSpec
 from ..kinds.landlock.spec import LandlockSpec
 from ..kinds.seccomp.spec import SeccompProfileSpec
 from ..kinds.service.spec import ServiceSpec
 from ..kinds.slice.spec import SliceSpec
+from ..kinds.sockfilter.spec import SocketFilterSpec
 from ._check import Ctx
 
 
@@ -34,6 +36,9 @@ class NodePolicies:
     landlock: tuple[LandlockSpec, ...] = ()
     # Apply the hypervisor host preparation of this host kind ("kvm" or "xen") to the node.
     host_prep: str | None = None
+    # Node firewalls (nftables tables of ringzero's own) and per-service socket filters (cgroup eBPF).
+    firewall: tuple[FirewallSpec, ...] = ()
+    sockfilter: tuple[SocketFilterSpec, ...] = ()
 
     def __post_init__(self) -> None:
         ctx = Ctx("Node", str(self.node))
@@ -43,7 +48,7 @@ class NodePolicies:
         for kind, items in (
             ("slices", self.slices), ("apparmor", self.apparmor),
             ("seccomp", self.seccomp), ("ebpf", self.ebpf), ("services", self.services),
-            ("landlock", self.landlock),
+            ("landlock", self.landlock), ("firewall", self.firewall), ("sockfilter", self.sockfilter),
         ):
             seen: set[str] = set()
             for item in items:
@@ -66,7 +71,30 @@ class NodePolicies:
                         "services", svc, f"a service in one slice only (already in {placed[svc]!r})"
                     )
                 placed[svc] = s.name
+        self._check_network()
         self._check_files(ctx)
+
+    def _check_network(self) -> None:
+        """One Firewall's rules per slice, one SocketFilter per service: two declarations claiming
+        one workload's traffic would each be half of its policy."""
+        matched: dict[str, str] = {}
+        for fw in self.firewall:
+            for i, rule in enumerate(fw.rules):
+                if rule.slice is None:
+                    continue
+                first = matched.setdefault(rule.slice, fw.name)
+                if first != fw.name:
+                    raise Ctx("Firewall", fw.name).fail(
+                        f"rules[{i}].slice", rule.slice, f"a slice matched by one Firewall per node (already by "
+                        f"Firewall {first!r} on node {self.node!r})")
+        filtered: dict[str, str] = {}
+        for sf in self.sockfilter:
+            for i, svc in enumerate(sf.services):
+                first = filtered.setdefault(svc, sf.name)
+                if first != sf.name:
+                    raise Ctx("SocketFilter", sf.name).fail(
+                        f"services[{i}]", svc, f"a service in one SocketFilter per node (already in {first!r} on "
+                        f"node {self.node!r})")
 
     def _check_files(self, ctx: Ctx) -> None:
         """Two policies never write one file: each path a policy renders (or an agent's bpftrace
@@ -100,4 +128,5 @@ class NodePolicies:
     @property
     def is_empty(self) -> bool:
         return not (self.slices or self.apparmor or self.seccomp or self.ebpf or self.services or self.host_prep
-                    or self.landlock)
+                    or self.landlock
+                    or self.firewall or self.sockfilter)

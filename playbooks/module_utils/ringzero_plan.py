@@ -175,7 +175,17 @@ SCHEMA = {
             },
         },
         'feature': {
-            'enum': ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep', 'landlock'],
+            'enum': [
+                'services',
+                'slices',
+                'apparmor',
+                'seccomp',
+                'ebpf',
+                'host_prep',
+                'landlock',
+                'firewall',
+                'sockfilter',
+            ],
         },
         'plan_app_armor': {
             'description': 'A profile to load from `path` in `mode` (enforce or complain).',
@@ -270,6 +280,8 @@ SCHEMA = {
                 'ebpf',
                 'host_prep',
                 'landlock',
+                'firewall',
+                'sockfilter',
                 'confined',
             ],
         },

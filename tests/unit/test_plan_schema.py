@@ -93,7 +93,7 @@ REFUSED = {
     "missing": "plan: missing field 'units'",
     "unknown": "plan.slices[0]: unknown field 'Properties' (allowed: unit, path, feature, properties, expect)",
     "feature": "plan.files['/etc/systemd/system/rz0.slice'].feature: expected one of services, slices, apparmor, "
-               "seccomp, ebpf, host_prep, landlock, got 'cgroups'",
+               "seccomp, ebpf, host_prep, landlock, firewall, sockfilter, got 'cgroups'",
     "content": "plan.files['/etc/systemd/system/rz0.slice'].content: expected string, got NoneType",
     "bool": "plan.slices[1].expect.CPUWeight: expected string, got int",
     "files": "plan.files: expected object, got list",

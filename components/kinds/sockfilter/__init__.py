@@ -1,0 +1,1 @@
+"""SocketFilter: systemd's cgroup eBPF address and bind filters per workload (kinds/sockfilter)."""

@@ -79,7 +79,7 @@ _SECURITY_OVERALL = re.compile(r"^(?:→|->) Overall exposure level for (?P<unit
                                r"(?P<score>[0-9]+\.[0-9]) (?P<level>[A-Z]+)\b")
 # A table row: its mark (✓/✗, or +/- without UTF-8), the setting, the description, and the
 # exposure the setting adds (only where it adds some: the settings that are not in place).
-_SECURITY_ROW = re.compile(r"^\S{1,2} (?P<name>\S+)\s{2,}(?P<what>.*?)(?:\s+(?P<exposure>[0-9]+\.[0-9]))?\s*$")
+_SECURITY_ROW = re.compile(r"^\S{1,2} (?P<name>\S+)\s+(?P<what>.*?)(?:\s+(?P<exposure>[0-9]+\.[0-9]))?\s*$")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import ringzero.spec  # noqa: F401  first: ringzero.kinds.seccomp imported alone imports the specs circularly
 from ringzero.kinds.seccomp.expect import oci_paths, seccomp_oci
 from ringzero.plan import policies_plan
 from ringzero.playbook import run_playbook

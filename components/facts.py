@@ -25,6 +25,7 @@ __all__ = [
     "CgroupEntry",
     "DpkgPackage",
     "ProcStatus",
+    "SecurityAssessment",
     "apparmor_profiles",
     "bpf_attachments",
     "bpftool_cgroup",
@@ -41,6 +42,7 @@ __all__ = [
     "seccomp_mode",
     "systemctl_show",
     "systemctl_show_units",
+    "systemd_security",
     "unified_cgroup",
 ]
 
@@ -88,6 +90,64 @@ def systemctl_show_units(text: str | None, units: list[str] | tuple[str, ...]) -
     out = {u: systemctl_show("\n".join(b)) for u, b in zip(units, blocks, strict=False)}
     for u in units:
         out.setdefault(u, {})
+    return out
+
+
+# `systemd-analyze security` (systemd 252, src/analyze/analyze-security.c): a table per unit,
+# then its overall line. `→` and the emoji are "->" and ":-(" (or the like) without UTF-8.
+_SECURITY_OVERALL = re.compile(r"^(?:→|->) Overall exposure level for (?P<unit>\S+): "
+                               r"(?P<score>[0-9]+\.[0-9]) (?P<level>[A-Z]+)\b")
+# A table row: its mark (✓/✗, or +/- without UTF-8), the setting, the description, and the
+# exposure the setting adds (only where it adds some: the settings that are not in place).
+_SECURITY_ROW = re.compile(r"^\S{1,2} (?P<name>\S+)\s+(?P<what>.*?)(?:\s+(?P<exposure>[0-9]+\.[0-9]))?\s*$")
+
+
+@dataclass(frozen=True)
+class SecurityAssessment:
+    """One unit's `systemd-analyze security` result: its overall exposure (0.0 safest, 10.0
+    least safe), systemd's word for it, and the settings that add to it, largest first
+    (setting, exposure it adds, systemd's description)."""
+
+    unit: str
+    exposure: float
+    level: str
+    offending: tuple[tuple[str, float, str], ...]
+
+    def top(self, n: int = 5) -> str:
+        """The `n` largest contributions, as a person reads them::
+
+            PrivateNetwork= 0.5 (Service has access to the host's network), ...
+        """
+        return ", ".join(f"{name} {value} ({what})" for name, value, what in self.offending[:n])
+
+
+def systemd_security(text: str | None) -> dict[str, SecurityAssessment]:
+    """`systemd-analyze security [--offline=true] UNIT…` (its table output, not --json: systemd
+    252's JSON has no overall exposure) as unit -> SecurityAssessment. A unit without its
+    overall line (not found, the tool failed) is absent; warnings mixed in are ignored::
+
+        >>> systemd_security("  NAME  DESCRIPTION  EXPOSURE\\n✗ PrivateNetwork=   Service has access to the host's "
+        ...                  "network    0.5\\n→ Overall exposure level for web.service: 9.6 UNSAFE 😨\\n")
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'web.service': SecurityAssessment(unit='web.service', exposure=9.6, level='UNSAFE',
+         offending=(('PrivateNetwork=', 0.5, "Service has access to the host's network"),))}
+    """
+    out: dict[str, SecurityAssessment] = {}
+    rows: list[tuple[str, float, str]] = []
+    in_table = False
+    for line in (text or "").splitlines():
+        overall = _SECURITY_OVERALL.match(line.strip())
+        if overall:
+            ranked = sorted(rows, key=lambda r: -r[1])  # stable: systemd's order among equals
+            out[overall["unit"]] = SecurityAssessment(overall["unit"], float(overall["score"]), overall["level"],
+                                                      tuple(ranked))
+            rows, in_table = [], False
+        elif line.lstrip().startswith("NAME ") and line.rstrip().endswith("EXPOSURE"):
+            rows, in_table = [], True
+        elif in_table:
+            row = _SECURITY_ROW.match(line)
+            if row and row["exposure"] is not None:
+                rows.append((row["name"], float(row["exposure"]), row["what"].strip()))
     return out
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
+from .kinds.service.exposure import ScoringUnavailable, exposures
 from .playbook import PlaybookRun
 from .spec import NodePolicies as NodePoliciesSpec
 
@@ -49,8 +50,10 @@ class NodePolicies(pulumi.ComponentResource):
 
     `plan` is the node's plan (`ringzero.plan.policies_plan`); `connection` how Ansible reaches
     the node (`ringzero.stack.node_connection`). Outputs: `policies`, `changed`, `changes`,
-    `reboot_required`, `kept`, `drift`, `landlock_dropped`, and `apply_id` (new with every apply: a ComplianceCheck
-    takes it to run again after one)."""
+    `reboot_required`, `kept`, `drift`, `landlock_dropped`, `exposure` (each installed service's `systemd-analyze
+    security` score with the plan's drop-ins, scored offline where the program runs; {} where
+    systemd-analyze is missing, which a service declaring max_exposure refuses at plan time),
+    and `apply_id` (new with every apply: a ComplianceCheck takes it to run again after one)."""
 
     TYPE = "ringzero:index:NodePolicies"
 
@@ -84,6 +87,13 @@ class NodePolicies(pulumi.ComponentResource):
         # what best_effort Landlock rulesets could not enforce on this node's kernel
         self.landlock_dropped = self.run.landlock_dropped
         self.drift = self.run.drift
+        try:
+            scores = exposures(spec, plan)
+        except ScoringUnavailable as e:  # no service declares max_exposure (the plan was refused otherwise)
+            pulumi.log.warn(f"node {spec.node}: services not scored for exposure: {e}", resource=self)
+            scores = {}
+        self.exposure: dict[str, float] = {unit: s.exposure for unit, s in scores.items()}
         self.register_outputs({"node": spec.node, "policies": self.policies, "changed": self.changed,
                                "changes": self.changes, "rebootRequired": self.reboot_required,
-                               "kept": self.kept, "drift": self.drift, "landlockDropped": self.landlock_dropped})
+                               "kept": self.kept, "drift": self.drift, "landlockDropped": self.landlock_dropped,
+                               "exposure": self.exposure})

@@ -16,6 +16,7 @@ import hashlib
 import json
 
 from .kinds import PlanParts, registry
+from .kinds.service.exposure import gate
 from .paths import playbooks_dir
 from .plan_schema import NodePlan, PlanFile
 from .render import SYSTEMD_DIR
@@ -58,7 +59,9 @@ def node_plan(topology: Topology, node: str) -> NodePlan:
 
 def policies_plan(policies: NodePolicies, host: HostSpec) -> NodePlan:
     """The plan of one node's policies: each kind adds its part (`ringzero.kinds`), then the
-    units section says which units to enable and restart when which of their files change."""
+    units section says which units to enable and restart when which of their files change.
+    A service scoring above its `max_exposure` with the plan's drop-ins is refused here
+    (`ringzero.kinds.service.exposure.gate`), before anything is applied."""
     parts = PlanParts(empty_plan(policies.node))
     for kind in registry():
         for spec in kind.declared(policies, host):
@@ -72,6 +75,7 @@ def policies_plan(policies: NodePolicies, host: HostSpec) -> NodePlan:
     for unit in sorted(parts.confined - set(parts.owned)):
         plan["units"].append({"unit": unit, "owned": False, "feature": "confined", "files": _unit_files(unit, files),
                               "adopt": False})
+    gate(policies, plan)
     return plan
 
 

@@ -31,6 +31,7 @@ PLAN_SCHEMA_ID = "https://ringzero.dev/schemas/plan-v1.json"
 REFINEMENTS: dict[tuple[type, str], dict[str, Any]] = {
     (AppArmorProfileSpec, "mode"): {"enum": ["enforce", "complain"]},
     (NodePolicies, "host_prep"): {"enum": ["kvm", "xen", None]},
+    (ServiceSpec, "max_exposure"): {"minimum": 0, "maximum": 10},
     (SeccompProfileSpec, "rules"): {"minItems": 1},
 }
 # Fields added within version 1: optional, so documents written before them still load
@@ -43,6 +44,8 @@ ADDED_IN_V1: dict[tuple[type, str], str | None] = {
     (NodePolicies, "sockfilter"): None,
     (ServiceSpec, "adopt"): None,
     (NodePolicies, "landlock"): "Landlock rulesets (optional in v1: documents written before it load unchanged)",
+    (ServiceSpec, "max_exposure"): "The highest systemd-analyze security exposure (0.0-10.0) the unit may score with "
+                                   "every drop-in of the node's policies (optional in v1)",
 }
 _SCALARS: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
 

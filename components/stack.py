@@ -116,9 +116,11 @@ class Deployed:
                 "report": c.report_path, "sarif": c.sarif_path, "failures": c.failures, "notes": c.notes}
 
     def policy_outputs(self) -> dict[str, Any]:
-        """Per node: the policies applied, what the apply changed, what it kept, drift, reboot."""
+        """Per node: the policies applied, what the apply changed, what it kept, drift, reboot, and
+        each installed service's exposure score (`NodePolicies.exposure`)."""
         return {name: {"policies": n.policies, "changed": n.changed, "changes": n.changes,
-                       "reboot_required": n.reboot_required, "kept": n.kept, "drift": n.drift}
+                       "reboot_required": n.reboot_required, "kept": n.kept, "drift": n.drift,
+                       "exposure": n.exposure}
                 for name, n in self.policies.items()}
 
     def manifest_json(self) -> str:
@@ -228,8 +230,12 @@ def _apply_policies(topology: Topology, out: Deployed, compliance: bool, enforce
                 f"ssh_port; {node.node!r} is not one (apply to a host with the playbooks and `ringzero check`)"
             )
         conn = node_connection(vm)
+        try:  # planning refuses too (a service scoring above its max_exposure): fail preview with the message
+            plan = policies_plan(node, host_settings(topology, node.node))
+        except SpecError as e:
+            raise pulumi.RunError(str(e)) from None
         applied = out.policies[node.node] = NodePolicies(
-            node.node, node, plan=policies_plan(node, host_settings(topology, node.node)), connection=conn,
+            node.node, node, plan=plan, connection=conn,
             private_key=out.access_key.private_key, opts=pulumi.ResourceOptions(parent=vm, depends_on=[vm.ready]),
         )
         out.runs[node.node] = applied.run

@@ -56,7 +56,7 @@ def _with_unusual_values(doc: dict[str, Any]) -> dict[str, Any]:
     doc = copy.deepcopy(doc)
     node = next(n for n in doc["nodes"] if n["node"] == "vm1")
     node["services"].append({"name": "ssh.service", "exec_start": "/usr/sbin/sshd -D", "description": "",
-                             "user": "root", "restart": "always", "adopt": True})
+                             "user": "root", "restart": "always", "adopt": True, "max_exposure": 9.5})
     node["apparmor"].append({"name": "usr.sbin.cupsd", "mode": "complain", "attach": None, "abstractions": ["base"],
                              "files": [], "capabilities": [], "network": [], "raw": None, "adopt": True})
     node["slices"][0].update(cpu_weight="idle", tasks_max="10%", memory_high="40%", memory_max="50%")
@@ -67,7 +67,7 @@ def test_adopt_and_string_limits_round_trip() -> None:
     doc = _with_unusual_values(to_manifest(local_topology()))
     topology = from_manifest(doc)
     vm1 = next(n for n in topology.nodes if n.node == "vm1")
-    assert [s.adopt for s in vm1.services if s.name == "ssh.service"] == [True]
+    assert [(s.adopt, s.max_exposure) for s in vm1.services if s.name == "ssh.service"] == [(True, 9.5)]
     assert [a.adopt for a in vm1.apparmor if a.name == "usr.sbin.cupsd"] == [True]
     assert vm1.slices[0].cpu_weight == "idle" and vm1.slices[0].tasks_max == "10%"
     again = json.loads(json.dumps(to_manifest(topology)))

@@ -56,7 +56,7 @@ class ServiceSpec:
     Example::
 
         ServiceSpec(name="web.service", exec_start="/usr/bin/python3 -m http.server 8080",
-                    description="Static web server", user="www-data")
+                    description="Static web server", user="www-data", max_exposure=9.0)
     """
 
     name: str
@@ -66,6 +66,11 @@ class ServiceSpec:
     restart: str = "always"
     # Take over a unit the OS or a package installed under this name (saved, restored on removal).
     adopt: bool = False
+    # The highest `systemd-analyze security` exposure (0.0 safest - 10.0) the unit may score
+    # with every drop-in its node's policies write: planning the node (`pulumi preview`)
+    # refuses a higher score (scored offline on the machine that plans), and a check re-scores
+    # the unit on the node (`ringzero.kinds.service.exposure`).
+    max_exposure: float | None = None
 
     def __post_init__(self) -> None:
         ctx = Ctx("Service", str(self.name))
@@ -87,3 +92,5 @@ class ServiceSpec:
         ctx.text("description", self.description)
         ctx.pattern("user", self.user, _USER_RE, "a POSIX user name: a-z, 0-9, '_' and '-', at most 32")
         ctx.choice("restart", self.restart, RESTART)
+        if self.max_exposure is not None:
+            ctx.positive_number("max_exposure", self.max_exposure, 0.0, 10.0)

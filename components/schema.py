@@ -44,6 +44,9 @@ ADDED_IN_V1: dict[tuple[type, str], str | None] = {
     (NodePolicies, "sockfilter"): None,
     (ServiceSpec, "adopt"): None,
     (NodePolicies, "landlock"): "Landlock rulesets (optional in v1: documents written before it load unchanged)",
+    (AppArmorProfileSpec, "services"): "Services that run under the profile (AppArmorProfile=; optional in v1)",
+    (NodePolicies, "confined"): "Workloads with everything that confines them; unfolded into the node's other "
+                                "fields when the node is built (optional in v1)",
     (ServiceSpec, "max_exposure"): "The highest systemd-analyze security exposure (0.0-10.0) the unit may score with "
                                    "every drop-in of the node's policies (optional in v1)",
 }

@@ -13,6 +13,7 @@ from ..kinds.seccomp.spec import SeccompProfileSpec, SyscallRule
 from ..kinds.service.spec import ServiceSpec
 from ..kinds.slice.spec import SliceSpec
 from ..kinds.sockfilter.spec import SocketFilterSpec
+from .confined import ConfinedServiceSpec
 from .errors import SpecError
 from .host import HostSpec
 from .image import BaseImageSpec
@@ -22,7 +23,8 @@ from .topology import Allocation, Topology
 from .vm import VmSpec
 
 __all__ = [
-    "Allocation", "AppArmorProfileSpec", "BaseImageSpec", "EbpfAgentSpec", "FileRule", "FirewallRule", "FirewallSpec",
+    "Allocation", "AppArmorProfileSpec", "BaseImageSpec", "ConfinedServiceSpec", "EbpfAgentSpec", "FileRule",
+    "FirewallRule", "FirewallSpec",
     "HostPrepSpec", "HostSpec", "LandlockSpec", "NetworkRule", "NodePolicies", "SeccompProfileSpec", "ServiceSpec",
     "SliceSpec", "SocketFilterSpec", "SpecError",
     "SyscallRule", "Topology", "VmSpec", "from_data", "from_manifest", "to_manifest",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ..kinds.apparmor.spec import AppArmorProfileSpec
 from ..kinds.ebpf.spec import EbpfAgentSpec
@@ -14,6 +15,7 @@ from ..kinds.service.spec import ServiceSpec
 from ..kinds.slice.spec import SliceSpec
 from ..kinds.sockfilter.spec import SocketFilterSpec
 from ._check import Ctx
+from .confined import ConfinedServiceSpec
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,13 @@ class NodePolicies:
     # Node firewalls (nftables tables of ringzero's own) and per-service socket filters (cgroup eBPF).
     firewall: tuple[FirewallSpec, ...] = ()
     sockfilter: tuple[SocketFilterSpec, ...] = ()
+    # Workloads declared with everything that confines them; each unfolds into the fields above
+    # (its service, slice, profiles, ...) when the node is built, and is then left empty.
+    confined: tuple[ConfinedServiceSpec, ...] = ()
 
     def __post_init__(self) -> None:
         ctx = Ctx("Node", str(self.node))
+        self._unfold_confined(ctx)
         ctx.rfc1123("node", self.node)
         if self.host_prep is not None:
             ctx.choice("host_prep", self.host_prep, ("kvm", "xen"))
@@ -95,6 +101,21 @@ class NodePolicies:
                     raise Ctx("SocketFilter", sf.name).fail(
                         f"services[{i}]", svc, f"a service in one SocketFilter per node (already in {first!r} on "
                         f"node {self.node!r})")
+
+    def _unfold_confined(self, ctx: Ctx) -> None:
+        """Each confined service's parts join the node's specs of their kinds (checked with them
+        below: a part's name used twice is refused like any other)."""
+        if not isinstance(self.confined, tuple):
+            raise ctx.fail("confined", self.confined, "a tuple of ConfinedServiceSpec")
+        added: dict[str, list[Any]] = {}
+        for c in self.confined:
+            if not isinstance(c, ConfinedServiceSpec):
+                raise ctx.fail("confined", c, "ConfinedServiceSpec values")
+            for field, part in c.parts().items():
+                added.setdefault(field, []).append(part)
+        for field, parts in added.items():
+            object.__setattr__(self, field, (*getattr(self, field), *parts))
+        object.__setattr__(self, "confined", ())
 
     def _check_files(self, ctx: Ctx) -> None:
         """Two policies never write one file: each path a policy renders (or an agent's bpftrace

@@ -58,7 +58,8 @@ def _with_unusual_values(doc: dict[str, Any]) -> dict[str, Any]:
     node["services"].append({"name": "ssh.service", "exec_start": "/usr/sbin/sshd -D", "description": "",
                              "user": "root", "restart": "always", "adopt": True, "max_exposure": 9.5})
     node["apparmor"].append({"name": "usr.sbin.cupsd", "mode": "complain", "attach": None, "abstractions": ["base"],
-                             "files": [], "capabilities": [], "network": [], "raw": None, "adopt": True})
+                             "files": [], "capabilities": [], "network": [], "raw": None, "adopt": True,
+                             "services": []})
     node["slices"][0].update(cpu_weight="idle", tasks_max="10%", memory_high="40%", memory_max="50%")
     return doc
 

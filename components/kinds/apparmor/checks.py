@@ -48,6 +48,23 @@ def _access(node: str, spec: AppArmorProfileSpec, path: str, denied: bool, expec
                  f"reading {path} is {verb}")
 
 
+def _service(node: str, spec: AppArmorProfileSpec, service: str) -> Check:
+    """The service's main process runs confined by the profile, in its declared mode
+    (`/proc/<MainPID>/attr/current` is `<profile> (<mode>)`)."""
+    want = f"{spec.name} ({loaded_mode(spec)})"
+
+    def verify(p: Probe) -> None:
+        label = p.value(f"proc:{service}:attr/current")
+        if label is None:
+            raise AssertionError(f"{service} has no running main process (or its AppArmor label cannot be read)")
+        if label.strip() != want:
+            raise AssertionError(f"{service} runs as {label.strip()!r}, declared {want!r}")
+
+    return Check(node, f"apparmor:{spec.name}", f"service:{service}", verify,
+                 (f"proc:{service}:attr/current",), f"{service} runs confined by it")
+
+
 def checks(node: str, spec: AppArmorProfileSpec) -> list[Check]:
     # Real accesses for plain (glob-free) read rules (expect.reads).
-    return [_loaded(node, spec), *(_access(node, spec, *read) for read in reads(spec))]
+    return [_loaded(node, spec), *(_service(node, spec, svc) for svc in spec.services),
+            *(_access(node, spec, *read) for read in reads(spec))]

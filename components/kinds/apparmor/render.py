@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...render import render
+from ...render import SYSTEMD_DIR, render
 from .spec import AppArmorProfileSpec
 
 APPARMOR_DIR = "/etc/apparmor.d"
@@ -19,6 +19,15 @@ def apparmor_rules(spec: AppArmorProfileSpec) -> list[str]:
 
 
 def render_apparmor(spec: AppArmorProfileSpec) -> dict[str, str]:
+    """The profile, and a drop-in per service that runs under it (AppArmorProfile=)."""
+    return {**render_profile(spec), **{
+        f"{SYSTEMD_DIR}/{svc}.d/ringzero-apparmor-{spec.name}.conf": render(
+            "etc/systemd/system/apparmor-dropin.conf.j2", spec=spec, service=svc)
+        for svc in spec.services
+    }}
+
+
+def render_profile(spec: AppArmorProfileSpec) -> dict[str, str]:
     path = f"{APPARMOR_DIR}/{spec.file_name}"
     if spec.raw is not None:
         return {path: render("etc/apparmor.d/raw-profile.j2", spec=spec)}

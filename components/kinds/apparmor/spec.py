@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass
 
 from ...spec._check import Ctx
+from ..service.spec import SERVICE_ALLOWED, SERVICE_RE
 
 MODES = ("enforce", "complain")
 # apparmor_parser 3.0 (Debian 12): what a file rule's permissions may be. Access letters each
@@ -177,9 +178,15 @@ class AppArmorProfileSpec:
     raw: str | None = None
     # Take over a profile the OS or a package installed under this name (saved, restored on removal).
     adopt: bool = False
+    # Services that run under this profile (systemd's AppArmorProfile=, a drop-in per service).
+    services: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         ctx = Ctx("AppArmorProfile", str(self.name))
+        if not isinstance(self.services, tuple):
+            raise ctx.fail("services", self.services, "a tuple of service unit names")
+        for i, svc in enumerate(self.services):
+            ctx.pattern(f"services[{i}]", svc, SERVICE_RE, SERVICE_ALLOWED)
         ctx.pattern("name", self.name, _NAME_RE, NAME_ALLOWED)
         if self.name in APPARMOR_DIRS:
             raise ctx.fail("name", self.name, "a name that is not a directory of /etc/apparmor.d ("
@@ -215,9 +222,9 @@ class AppArmorProfileSpec:
                 raise ctx.fail("raw", problem[0], problem[1])
         # The rendered profile through apparmor_parser itself (when installed), so that what it
         # refuses fails preview rather than half-way through apply.
-        from .render import render_apparmor  # the renderer imports the specs
+        from .render import render_profile  # the renderer imports the specs
 
-        (text,) = render_apparmor(self).values()
+        (text,) = render_profile(self).values()
         err = apparmor_parse_error(text)
         if err is not None:
             raise ctx.fail("raw" if self.raw is not None else "files", "<profile>",

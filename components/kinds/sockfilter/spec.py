@@ -41,7 +41,7 @@ class SocketFilterSpec:
     """
 
     name: str
-    services: tuple[str, ...]
+    services: tuple[str, ...] = ()  # in a ConfinedServiceSpec: filled in with its service
     ip_allow: tuple[str, ...] = ()
     ip_deny: tuple[str, ...] = ()
     bind_allow: tuple[str, ...] = ()
@@ -50,8 +50,8 @@ class SocketFilterSpec:
     def __post_init__(self) -> None:
         ctx = Ctx("SocketFilter", str(self.name))
         ctx.pattern("name", self.name, _NAME_RE, "1-64 characters of letters, digits and . _ -")
-        if not self.services:
-            raise ctx.fail("services", self.services, "at least one service unit to filter")
+        if not isinstance(self.services, tuple):
+            raise ctx.fail("services", self.services, "a tuple of service unit names")
         for i, svc in enumerate(self.services):
             ctx.pattern(f"services[{i}]", svc, SERVICE_RE, SERVICE_ALLOWED)
         if not (self.ip_allow or self.ip_deny or self.bind_allow or self.bind_deny):

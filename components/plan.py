@@ -14,17 +14,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import typing
 
 from .kinds import PlanParts, registry
 from .kinds.service.exposure import gate
 from .paths import playbooks_dir
-from .plan_schema import NodePlan, PlanFile
+from .plan_schema import Feature, NodePlan, PlanFile
 from .render import SYSTEMD_DIR
 from .spec import HostSpec, NodePolicies, SpecError, Topology
 
 # What each feature playbook selects from a plan (playbooks/<feature>.yml); site.yml takes all.
-FEATURES = ("services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "landlock", "firewall",
-            "sockfilter")
+FEATURES: tuple[str, ...] = typing.get_args(Feature)
 
 
 def declared_host(topology: Topology, node: str) -> HostSpec | None:

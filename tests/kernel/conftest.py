@@ -26,6 +26,7 @@ from tests.fixtures import junit_statuses, leftovers_script, local_topology
 from tests.handboot import HandGuest, dev_or_hand_booted
 
 PORT = 2231
+SHARED_PORT = 2233
 NODES = ("vm1", "vm2")
 
 
@@ -72,3 +73,13 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     tmp = tmp_path_factory.mktemp("kernel")
     with dev_or_hand_booted("rz-kernel", PORT, tmp / "guest") as guest:
         yield Node(guest, local_topology(), tmp)
+
+
+@pytest.fixture(scope="session")
+def shared_guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HandGuest]:
+    """One guest, booted once for the tier, for every module that leaves it as it found it (the
+    isolation kinds, the 500-policy scale test): a TCG boot is a minute or more, restoring what a
+    module applied is its own removal. test_kernel_features breaks its guest on purpose (negative
+    controls last) and boots its own (`node`)."""
+    with dev_or_hand_booted("rz-shared", SHARED_PORT, tmp_path_factory.mktemp("shared") / "guest") as guest:
+        yield guest

@@ -17,6 +17,8 @@ from ringzero.plan import policies_plan
 from ringzero.plan_schema import NodePlan
 from ringzero.playbook import RunResult, run_playbook
 from ringzero.spec import HostSpec, NodePolicies
+from tests.fixtures import local_topology
+from tests.handboot import HandGuest
 from tests.kernel.conftest import Node
 from tests.scale import scale_policies
 
@@ -24,6 +26,12 @@ pytestmark = pytest.mark.kernel
 
 POLICIES = 500
 NODE = "vm1"
+
+
+@pytest.fixture(scope="module")
+def node(shared_guest: HandGuest, tmp_path_factory: pytest.TempPathFactory) -> Node:
+    """The tier's shared guest (this module removes all it applied)."""
+    return Node(shared_guest, local_topology(), tmp_path_factory.mktemp("scale"))
 
 
 @pytest.fixture(scope="module")

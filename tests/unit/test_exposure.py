@@ -25,6 +25,10 @@ from tests.unit.canned import verify
 FACTS = Path(__file__).resolve().parent / "facts"
 OFFLINE = (FACTS / "systemd-analyze-security-offline.txt").read_text()
 OFFLINE_C = (FACTS / "systemd-analyze-security-offline-c-locale.txt").read_text()
+# the node check's read on the guest: rz-gate-web.service, User=www-data, with a seccomp drop-in
+NODE_OUT = (FACTS / "systemd-analyze-security-node.txt").read_text()
+NODE_OUT_C = (FACTS / "systemd-analyze-security-node-c-locale.txt").read_text()
+NODE_NOT_FOUND = (FACTS / "systemd-analyze-security-node-not-found.txt").read_text()
 WEB = ServiceSpec("rz-web.service", "/usr/bin/python3 -m http.server 8080", user="www-data")
 BATCH = ServiceSpec("rz-batch.service", "/usr/bin/sleep infinity")
 SECCOMP = SeccompProfileSpec("no-mkdir", default_action="SCMP_ACT_ALLOW",
@@ -53,7 +57,17 @@ def test_the_c_locale_output_parses_alike() -> None:
     assert systemd_security(OFFLINE_C) == {"rz-web.service": systemd_security(OFFLINE)["rz-web.service"]}
 
 
-@pytest.mark.parametrize("text", [None, "", "Unit nothere.service not found.\n",
+def test_the_node_output_parses_like_the_offline_output_of_the_same_unit_shape() -> None:
+    got = systemd_security(NODE_OUT)
+    assert set(got) == {"rz-gate-web.service"}
+    node, offline = got["rz-gate-web.service"], systemd_security(OFFLINE)["rz-web.service"]
+    assert (node.exposure, node.level) == (9.0, "UNSAFE")
+    # the same settings (a static non-root user, a seccomp deny list) weigh alike online and offline
+    assert node.offending == offline.offending
+    assert systemd_security(NODE_OUT_C) == got  # a node without a UTF-8 locale: '-' marks, '->'
+
+
+@pytest.mark.parametrize("text", [None, "", "Unit nothere.service not found.\n", NODE_NOT_FOUND,
                                   "System has not been booted with systemd as init system (PID 1). Can't operate.\n",
                                   "sh: 1: systemd-analyze: not found\n", OFFLINE.split("→")[0]])
 def test_output_without_an_overall_line_gives_no_score(text: str | None) -> None:
@@ -144,10 +158,10 @@ def test_every_number_from_0_to_10_is_a_max_exposure(value: float) -> None:
 
 
 # ---- the node check ------------------------------------------------------------------------------
-def _exposure_check(limit: float) -> Check:
-    spec = ServiceSpec(WEB.name, WEB.exec_start, max_exposure=limit)
+def _exposure_check(limit: float, name: str = WEB.name) -> Check:
+    spec = ServiceSpec(name, WEB.exec_start, max_exposure=limit)
     (check,) = [c for c in service_checks("vm1", spec) if c.aspect == "exposure"]
-    assert check.id == "vm1::service:rz-web.service::exposure"
+    assert check.id == f"vm1::service:{name}::exposure"
     return check
 
 
@@ -155,20 +169,28 @@ def test_no_exposure_check_without_max_exposure() -> None:
     assert [c.aspect for c in service_checks("vm1", WEB)] == ["active", "enabled"]
 
 
-def test_the_node_check_passes_at_or_below_the_max_and_fails_above_naming_offenders() -> None:
-    node = {f"unit:{WEB.name}": "LoadState=loaded\nActiveState=active\n", security_read(WEB.name): OFFLINE}
-    verify(_exposure_check(9.0), node)
+GATE = "rz-gate-web.service"  # the unit of the captured node output
+
+
+@pytest.mark.parametrize("out", [NODE_OUT, NODE_OUT_C])
+def test_the_node_check_passes_at_or_below_the_max_and_fails_above_naming_offenders(out: str) -> None:
+    node = {f"unit:{GATE}": "LoadState=loaded\nActiveState=active\n", security_read(GATE): out}
+    verify(_exposure_check(9.0, GATE), node)
     with pytest.raises(AssertionError, match=r"scores 9.0 UNSAFE on the node, above max_exposure 8.9; what adds "
                                              r"most: PrivateNetwork= 0.5"):
-        verify(_exposure_check(8.9), node)
+        verify(_exposure_check(8.9, GATE), node)
 
 
 def test_the_node_check_fails_without_the_unit_and_errs_without_a_score() -> None:
     with pytest.raises(AssertionError, match="not loaded on the node"):
-        verify(_exposure_check(9.0), {f"unit:{WEB.name}": "LoadState=not-found\n", security_read(WEB.name): OFFLINE})
+        verify(_exposure_check(9.0, GATE), {f"unit:{GATE}": "LoadState=not-found\n", security_read(GATE): NODE_OUT})
     with pytest.raises(RuntimeError, match=r"gave no score for rz-web\.service: sh: 1: systemd-analyze: not found"):
         verify(_exposure_check(9.0), {f"unit:{WEB.name}": "LoadState=loaded\n",
                                       security_read(WEB.name): "sh: 1: systemd-analyze: not found\n"})
+    # what the node's systemd-analyze says for a unit it does not have (captured for another name): an error
+    with pytest.raises(RuntimeError, match=r"no score for rz-web\.service: Unit rz-gate-absent\.service not found"):
+        verify(_exposure_check(9.0), {f"unit:{WEB.name}": "LoadState=loaded\n",
+                                      security_read(WEB.name): NODE_NOT_FOUND})
 
 
 def test_the_node_read_is_quoted_and_only_asks_systemd() -> None:

@@ -510,34 +510,40 @@ class Node:
         if foreign:
             self.fail("refusing to touch what ringzero does not own: " + "; ".join(foreign))
 
-    def record(self, kind, key, entry):
-        """Write an ownership entry (before the change it describes)."""
+    def record(self, kind, key, entry, save=True):
+        """Write an ownership entry (before the change it describes). save=False: the caller
+        saves once for a batch, before any of the batch's changes."""
         if self.check:
             return
         self.ledger.data[kind][key] = entry
-        self.ledger.save()
+        if save:
+            self.ledger.save()
 
-    def forget(self, kind, key):
+    def forget(self, kind, key, save=True):
+        """Drop an entry (after its thing is gone). save=False: the caller saves once after the
+        batch; a run cut before that leaves entries for things already gone, which the next
+        run forgets (a ledger claims at most what a re-run converges)."""
         if self.check or key not in self.ledger.data[kind]:
             return
         del self.ledger.data[kind][key]
-        self.ledger.save()
+        if save:
+            self.ledger.save()
 
     # ---- files ----------------------------------------------------------------------------
-    def make_dirs(self, parent):
-        """Create `parent` and its missing ancestors, each recorded as ringzero's."""
+    def missing_dirs(self, parent):
+        """`parent` and its missing ancestors, outermost first."""
         missing = []
         d = parent
         while d not in ("/", "") and not os.path.lexists(d):
             missing.append(d)
             d = os.path.dirname(d)
-        for d in reversed(missing):
-            self.record("dirs", d, self.owner)
-            if not self.check:
-                os.mkdir(d, 0o755)
+        return list(reversed(missing))
 
     def write_files(self, files):
+        """Every changed file: first all their ledger entries (and the directories they need), in
+        one save, then the writes; a run cut in between leaves entries a re-run converges."""
         changed = set()
+        writes = []  # (path, content, mode) in path order, after the ledger holds them all
         for path, spec in sorted(files.items()):
             want = spec["content"].encode()
             mode = int(spec.get("mode", "0644"), 8)
@@ -560,12 +566,20 @@ class Node:
             backup = entry["backup"] if entry is not None else None
             if entry is None and have is not None:  # adopt: keep the original first
                 backup = self.save_backup(path, have, have_mode)
-            self.make_dirs(os.path.dirname(path))
+            for d in self.missing_dirs(os.path.dirname(path)):
+                self.record("dirs", d, self.owner, save=False)
             # `prior`: what ringzero wrote before, so a run cut between this record and the write
             # below does not make ringzero's own old content look edited by hand.
             prior = entry["sha256"] if entry is not None else None
             self.record("files", path, {"owner": self.owner, "feature": spec.get("feature"), "sha256": sha256(want),
-                                        "prior": prior, "mode": spec.get("mode", "0644"), "backup": backup})
+                                        "prior": prior, "mode": spec.get("mode", "0644"), "backup": backup},
+                        save=False)
+            writes.append((path, want, mode))
+        if writes:
+            self.ledger.save()
+        for path, want, mode in writes:
+            for d in self.missing_dirs(os.path.dirname(path)):
+                os.mkdir(d, 0o755)
             write_atomic(path, want, mode)
         return changed
 
@@ -588,7 +602,7 @@ class Node:
                 have = read_nofollow(path)
             except LedgerError as e:
                 self.keep(f"{path}: {e}; left in place")
-                self.forget("files", path)
+                self.forget("files", path, save=False)
                 continue
             if entry["backup"]:
                 original = read_nofollow(entry["backup"])
@@ -602,19 +616,25 @@ class Node:
                     os.unlink(entry["backup"])
                     if mode_text is not None:
                         os.unlink(entry["backup"] + ".mode")
-                self.forget("files", path)
+                self.forget("files", path)  # at once: its entry names a backup that is gone now
                 continue
             if have is not None and sha256(have) not in (entry["sha256"], entry.get("prior")):
                 self.keep(f"{path}: edited since ringzero wrote it; kept")
-                self.forget("files", path)
+                self.forget("files", path, save=False)
                 continue
             if have is not None:
                 removed.add(path)
                 self.change(f"remove {path}")
                 if not self.check:
                     os.unlink(path)
-            self.forget("files", path)
+            self.forget("files", path, save=False)
+        if paths:
+            self.save_ledger()
         return removed
+
+    def save_ledger(self):
+        if not self.check:
+            self.ledger.save()
 
     def remove_dirs(self):
         """Directories ringzero created, deepest first, once empty; others are never removed."""

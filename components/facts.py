@@ -69,6 +69,23 @@ def systemctl_show(text: str | None) -> dict[str, str]:
     return out
 
 
+def systemctl_show_lists(text: str | None) -> dict[str, list[str]]:
+    """`systemctl show UNIT -p A,B` as key -> every value printed for it, in order.
+
+    Some properties print one line per entry (systemd 252: `SocketBindAllow=`), where
+    `systemctl_show` would keep only the last; a property not set may print no line at all::
+
+        >>> systemctl_show_lists("SocketBindAllow=ipv6:udp5000-5100\\nSocketBindAllow=tcp18095\\nLoadState=loaded\\n")
+        {'SocketBindAllow': ['ipv6:udp5000-5100', 'tcp18095'], 'LoadState': ['loaded']}
+    """
+    out: dict[str, list[str]] = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out.setdefault(key, []).append(value)
+    return out
+
+
 def systemctl_show_units(text: str | None, units: list[str] | tuple[str, ...]) -> dict[str, dict[str, str]]:
     """`systemctl show U1 U2 … -p A,B` (one call for many units) as unit -> key -> value.
 

@@ -125,6 +125,20 @@ def test_firewall_checks_pass_on_the_declared_table_and_fail_on_drift() -> None:
     assert _judge(table, {}).startswith("error")
 
 
+def test_the_firewall_table_check_passes_on_the_table_a_guest_loaded() -> None:
+    """The listing captured on the guest for tests/kernel/test_network.py's FIREWALL (same spec here)."""
+    spec = FirewallSpec("rznet", input_policy="drop", rules=(
+        FirewallRule("out", "reject", "tcp", ports=(18091,), addresses=("127.0.0.2",)),
+        FirewallRule("out", "reject", "tcp", ports=(18092,), slice="rznet.slice"),
+        FirewallRule("in", "accept", "tcp", ports=(18093,), addresses=("10.213.0.2/32",)),
+    ))
+    _, table = firewall_checks("vm1", spec)
+    text = (FACTS / "nft-list-table-rznet.json").read_text()
+    assert _judge(table, {f"shell:{list_command(spec)}": text}) == "pass"
+    drifted = text.replace('"right": 18092', '"right": 18099')
+    assert drifted != text and _judge(table, {f"shell:{list_command(spec)}": drifted}).startswith("fail")
+
+
 def test_the_listing_of_a_real_table_parses() -> None:
     text = (FACTS / "nft-list-table.json").read_text()
     assert nft_tables(text) == [("inet", "ringzero_t")]
@@ -140,25 +154,46 @@ def test_the_socket_filter_dropin_lists_each_entry_on_its_own_line() -> None:
                          "SocketBindDeny=any\n")
 
 
-def test_socket_filter_checks_pass_on_what_systemd_shows_and_fail_otherwise() -> None:
-    props, attached = sockfilter_checks("vm1", SF)
+# The captured unit (tests/unit/facts/SOURCE.md) was started with these settings.
+CAPTURED = SocketFilterSpec("captured", ("web.service",), ip_allow=("127.0.0.1", "10.0.0.0/8", "localhost"),
+                            ip_deny=("any",), bind_allow=("tcp:18095", "ipv6:udp:5000-5100"), bind_deny=("any",))
+
+
+def test_socket_filter_properties_check_on_what_systemd_252_shows() -> None:
+    props, _ = sockfilter_checks("vm1", CAPTURED)
     show = f"shell:{show_command('web.service')}"
-    # Not captured on a node yet (no guest was available): the values as systemd.resource-control(5)
-    # documents them, keywords expanded to their prefixes. The kernel tier compares the real output.
-    shown = ("LoadState=loaded\nIPAddressAllow=127.0.0.0/8 ::1/128\nIPAddressDeny=0.0.0.0/0 ::/0\n"
-             "SocketBindAllow=tcp:8080\nSocketBindDeny=any\n")
+    shown = (FACTS / "systemctl-show-sockfilter.txt").read_text()
     assert _judge(props, {show: shown}) == "pass"
-    assert _judge(props, {show: shown.replace("IPAddressDeny=", "IPAddressDeny=10.0.0.0/8 #")}).startswith("fail")
+    # each property differing from the declaration fails, naming it
+    for line, other in (("IPAddressAllow=127.0.0.0/8 ::1/128 10.0.0.0/8", "IPAddressAllow=127.0.0.0/8 ::1/128"),
+                        ("IPAddressDeny=::/0 0.0.0.0/0", "IPAddressDeny=::/0"),
+                        ("SocketBindAllow=tcp18095\n", ""),
+                        ("SocketBindDeny=any", "SocketBindDeny=tcp22")):
+        assert line in shown
+        verdict = _judge(props, {show: shown.replace(line, other)})
+        assert verdict.startswith("fail") and line.split("=")[0] in verdict, verdict
+    unfiltered = (FACTS / "systemctl-show-unfiltered.txt").read_text()  # no SocketBind* line at all
+    assert _judge(props, {show: unfiltered}).startswith("fail")
     assert "not loaded" in _judge(props, {show: "LoadState=not-found\n"})
     assert _judge(props, {show: ""}).startswith("error")
+
+
+def test_socket_filter_bpf_check_on_what_bpftool_lists() -> None:
+    _, ip_only = sockfilter_checks("vm1", SocketFilterSpec("ip", ("web.service",), ip_deny=("any",)))
+    _, with_bind = sockfilter_checks("vm1", SF)
     cg = f"shell:{cgroup_command('web.service')}"
-    bpf = json.dumps([{"id": 41, "attach_type": "cgroup_inet_ingress", "attach_flags": "multi",
-                       "name": "sd_fw_ingress"},
-                      {"id": 42, "attach_type": "cgroup_inet_egress", "attach_flags": "multi", "name": "sd_fw_egress"},
-                      {"id": 43, "attach_type": "bind4", "attach_flags": "multi", "name": "sd_bind4"},
-                      {"id": 44, "attach_type": "bind6", "attach_flags": "multi", "name": "sd_bind6"}])
-    assert _judge(attached, {cg: bpf}) == "pass"
-    assert "no BPF program at" in _judge(attached, {cg: "[]"})
-    assert "not running" in _judge(attached, {cg: "not running"})
-    assert _judge(attached, {cg: "sh: 1: bpftool: not found"}).startswith("error")
-    assert {t for t, _ in bpftool_cgroup(bpf)}
+    captured = (FACTS / "bpftool-cgroup-sockfilter.json").read_text()  # systemd 252 -BPF_FRAMEWORK
+    assert bpftool_cgroup(captured) == [("cgroup_inet_ingress", "sd_fw_ingress"),
+                                        ("cgroup_inet_egress", "sd_fw_egress")]
+    assert _judge(ip_only, {cg: captured}) == "pass"
+    # declared bind filters without their programs: not enforced, a failure that says why
+    verdict = _judge(with_bind, {cg: captured})
+    assert verdict.startswith("fail") and "cgroup_inet4_bind" in verdict and "BPF_FRAMEWORK" in verdict, verdict
+    # systemd's socket-bind programs (a +BPF_FRAMEWORK build; not captured: no such node here)
+    binds = [{"id": 43, "attach_type": "cgroup_inet4_bind", "name": "sd_bind4"},
+             {"id": 44, "attach_type": "cgroup_inet6_bind", "name": "sd_bind6"}]
+    assert _judge(with_bind, {cg: json.dumps([*json.loads(captured), *binds])}) == "pass"
+    assert "no BPF program at cgroup_inet_egress, cgroup_inet_ingress" in _judge(ip_only, {cg: "[]"})
+    assert "not running" in _judge(ip_only, {cg: "not running"})
+    assert _judge(ip_only, {cg: "bpftool failed"}).startswith("error")
+    assert _judge(ip_only, {}).startswith("error")

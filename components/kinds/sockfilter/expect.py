@@ -5,6 +5,7 @@ for it (`bpftool cgroup show`: its programs are named sd_fw_* and sd_bind*)."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from ...spec._check import Ctx
@@ -25,6 +26,7 @@ ROWS = (
     Row("bind_deny", "SocketBindDeny", ("cgroup_inet4_bind", "cgroup_inet6_bind")),
 )
 PROPERTIES = tuple(r.directive for r in ROWS)
+BIND_ATTACH = {a for r in ROWS if r.field.startswith("bind_") for a in r.attach}
 
 
 def dropin_path(spec: SocketFilterSpec, service: str) -> str:
@@ -55,13 +57,29 @@ def bind_set(values: tuple[str, ...] | list[str]) -> frozenset[Bind]:
     return frozenset(bind_rule(ctx, "bind", v) for v in values)
 
 
-def parse_shown(prop: str, text: str) -> frozenset[Net] | frozenset[Bind] | None:
-    """A `systemctl show` value of one of PROPERTIES as a comparable set; None when it does not parse."""
-    words = text.split()
+# How systemd 252 prints one SocketBindAllow=/SocketBindDeny= entry (captured:
+# tests/unit/facts/systemctl-show-sockfilter.txt): the family keeps its ":", the protocol loses
+# it ("tcp:8080" shows as "tcp8080", "ipv6:udp:5000-5100" as "ipv6:udp5000-5100").
+SHOWN_BIND_RE = re.compile(r"^(?:(?P<family>ipv4|ipv6):)?(?:(?P<proto>tcp|udp):?)?"
+                           r"(?P<ports>any|[0-9]{1,5}(?:-[0-9]{1,5})?)$")
+
+
+def _shown_bind(word: str) -> Bind:
+    m = SHOWN_BIND_RE.fullmatch(word)
+    if m is None:
+        raise ValueError(word)
+    ports = m["ports"]
+    return bind_rule(Ctx("SocketFilter", ""), "bind", ":".join(p for p in (m["family"], m["proto"], ports) if p))
+
+
+def parse_shown(prop: str, values: list[str]) -> frozenset[Net] | frozenset[Bind] | None:
+    """The `systemctl show` lines of one of PROPERTIES (IPAddress*: one line of space-separated
+    prefixes; SocketBind*: one line per entry) as a comparable set; None when one does not parse."""
+    words = [w for v in values for w in v.split()]
     try:
         if prop.startswith("IPAddress"):
             return _reduced({ipaddress.ip_network(w, strict=False) for w in words})
-        return bind_set(words)
+        return frozenset(_shown_bind(w) for w in words)
     except Exception:  # SpecError (a bind rule) or ValueError (an address)
         return None
 

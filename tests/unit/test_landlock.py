@@ -157,6 +157,9 @@ def _outcome(aspect: str, values: dict[str, str], spec: LandlockSpec = SPEC) -> 
     (f"file:{expect.LAUNCHER}", f"file:{expect.LAUNCHER}", "#!/bin/sh\nexec \"$@\"\n"),
     ("rz-ll.service:ExecStart", "unit:rz-ll.service",
      "ExecStart={ path=/usr/bin/python3 ; argv[]=/usr/bin/python3 -m http.server 8080 ; ignore_errors=no }\n"),
+    ("rz-ll.service:ExecStart", "unit:rz-ll.service",  # the test aid in a unit: not the declared launch
+     f"ExecStart={{ path={expect.LAUNCHER} ; argv[]={expect.LAUNCHER} --max-abi 1 /etc/ringzero/landlock/web.json "
+     "-- /usr/bin/python3 -m http.server 8080 ; ignore_errors=no }\n"),
     ("rz-ll.service:process", "proc:rz-ll.service:environ", "PATH=/usr/bin\0"),
     ("rz-ll.service:process", "proc:rz-ll.service:environ", f"{expect.MARKER}=web sha256=00ff abi=7 dropped=-\0"),
     ("rz-ll.service:process", "proc:rz-ll.service:status", "Name:\tpython3\nNoNewPrivs:\t0\n"),

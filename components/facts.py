@@ -414,7 +414,10 @@ _ARGV_RE = re.compile(r"argv\[\]=(.*?) ;")
 
 
 def exec_start_argv(value: str | None) -> list[list[str]]:
-    """The command lines of a unit's `ExecStart` as `systemctl show` prints it::
+    """The command lines of a unit's `ExecStart` as `systemctl show` prints it (systemd 252:
+    one `{ path=… ; argv[]=… ; … }` line per command; `systemctl_show` keeps the last). systemd
+    joins argv with single spaces and quotes nothing, so a word holding a space comes back as
+    two: compare joined forms when that matters (tests/unit/facts/systemctl-show-execstart.txt)::
 
         >>> exec_start_argv("{ path=/usr/bin/sleep ; argv[]=/usr/bin/sleep 60 ; ignore_errors=no ; "
         ...                 "start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }")

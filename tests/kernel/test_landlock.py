@@ -79,7 +79,8 @@ def failing(guest: HandGuest, checks: list[Check]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HandGuest]:
-    yield from dev_or_hand_booted("rz-landlock", PORT, tmp_path_factory.mktemp("rz-landlock"))
+    with dev_or_hand_booted("rz-landlock", PORT, tmp_path_factory.mktemp("rz-landlock")) as g:
+        yield g
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,7 @@ def test_the_workload_runs_through_the_launcher_with_the_ruleset_hash(guest: Han
     env = guest.ssh(f"tr '\\0' '\\n' < /proc/{pid}/environ")
     digest = hashlib.sha256(ruleset_text(STRICT).encode()).hexdigest()
     assert f"{MARKER}={STRICT.name} sha256={digest} abi=2 dropped=-" in env.splitlines()
-    assert hashlib.sha256(guest.ssh(f"cat {RULESET}").encode()).hexdigest() == digest
+    assert guest.ssh(f"sha256sum {RULESET}").split()[0] == digest
     # the workload itself is confined: it serves its read_write dir, and nothing outside
     assert guest.ssh(f"grep -c NoNewPrivs:.1 /proc/{pid}/status").strip() == "1"
 
@@ -120,7 +121,7 @@ def test_under_the_same_ruleset_a_write_outside_is_eacces_and_inside_succeeds(gu
                     + f" {RW}/rz-ok /var/tmp/rz-landlock-denied", timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0", "13"]
-    assert guest.ssh(f"cat {RW}/rz-ok; rm -f {RW}/rz-ok; test ! -e /var/tmp/rz-landlock-denied && echo absent"
+    assert guest.ssh(f"cat {RW}/rz-ok; echo; rm -f {RW}/rz-ok; test ! -e /var/tmp/rz-landlock-denied && echo absent"
                      ).split() == ["x", "absent"]
 
 
@@ -152,31 +153,40 @@ def test_negative_controls_each_fail_exactly_their_check(guest: HandGuest, stric
         assert set(failing(guest, checks)) == {f"{unit}:ExecStart"}
     finally:
         guest.ssh(f"rm -rf {dropin} && systemctl daemon-reload")
-    # the process started under another ruleset (file changed, service restarted, file put back)
-    guest.ssh(f"printf ' ' >> {RULESET} && systemctl restart {unit} && cp -p /root/rz-ll.bak {RULESET}")
+    # the process started under another ruleset (file changed, service restarted, file put back
+    # once the launcher has exec'ed the workload: `systemctl restart` of a Type=simple unit
+    # returns before the launcher has read the file)
+    guest.ssh(f"printf ' ' >> {RULESET} && systemctl restart {unit} && for i in $(seq 100); do "
+              f"grep -qa {MARKER}= /proc/$(systemctl show -p MainPID --value {unit})/environ && break; sleep 0.2; "
+              f"done; cp -p /root/rz-ll.bak {RULESET}")
     try:
         assert set(failing(guest, checks)) == {f"{unit}:process"}
     finally:
         guest.ssh(f"systemctl restart {unit} && rm -f /root/rz-ll.bak")
-    # a write outside lands in a writable inode: /var/tmp with the read_write dir bound over it
-    guest.ssh(f"mount --bind {RW} /var/tmp")
+    # the write outside lands in an inode the ruleset lets it write: /var/tmp bound over the test's
+    # own read_write dir before the probe's launcher opens it (no file of ringzero's changes, so
+    # only the effect check can see it; /var/tmp itself stays as others use it)
+    guest.ssh(f"mount --bind /var/tmp {RW}")
     try:
         assert set(failing(guest, checks)) == {"effect:write"}
     finally:
-        guest.ssh("umount /var/tmp")
+        guest.ssh(f"umount {RW}")
     assert failing(guest, checks) == {}
 
 
-def test_best_effort_with_tcp_ports_is_applied_and_reports_what_abi_2_drops(guest: HandGuest) -> None:
+def test_best_effort_with_tcp_ports_is_applied_and_reports_what_abi_2_drops(guest: HandGuest,
+                                                                           strict: NodePolicies) -> None:
     svc = ServiceSpec("rz-landlock-be.service", "/usr/bin/python3 -m http.server 18082 --bind 127.0.0.1")
     spec = LandlockSpec("rz-ll-be", services=(svc.name,), mode="best_effort", execute=("/usr",),
                         read_only=("/etc",), bind_tcp=(18082,))
-    pol = NodePolicies("rzllbe", services=(svc,), landlock=(spec,))
+    # one plan per node (the launcher is one file of the node's plan): the strict plan grown by
+    # this spec and its service, then shrunk back to it
+    pol = NodePolicies(strict.node, services=(*strict.services, svc), landlock=(*strict.landlock, spec))
     try:
         r = apply(guest, pol)
         assert r.landlock_dropped == ["Landlock 'rz-ll-be' (best_effort): the node's Landlock ABI is 2; dropped "
                                       "truncate (ABI 3), bind_tcp (ABI 4), ioctl_dev (ABI 5)"]
-        v = verdicts(guest, all_checks(pol))
+        v = verdicts(guest, [c for c in all_checks(pol) if c.subject == f"landlock:{spec.name}"])
         assert v["abi"] == ("pass", "best_effort: Landlock ABI 2 cannot enforce truncate (ABI 3), bind_tcp (ABI 4), "
                                     "ioctl_dev (ABI 5) of 'rz-ll-be'; those rights are dropped")
         assert v["effect:bind"][0] == "n/a"
@@ -185,24 +195,37 @@ def test_best_effort_with_tcp_ports_is_applied_and_reports_what_abi_2_drops(gues
         want = " abi=2 dropped=bind_tcp,ioctl_dev,truncate"
         assert any(line.startswith(f"{MARKER}=rz-ll-be ") and line.endswith(want) for line in env.splitlines())
     finally:
-        apply(guest, pol, "absent")
+        apply(guest, strict)
+    assert guest.run(f"systemctl show -p LoadState --value {svc.name}; ls /etc/ringzero/landlock",
+                     timeout=60).stdout.split() == ["not-found", f"{STRICT.name}.json"]
 
 
-def _node_state(guest: HandGuest) -> str:
-    return guest.ssh("ls -la /etc/ringzero/landlock /usr/local/libexec/ringzero /etc/systemd/system 2>&1; "
-                     "cat /var/lib/ringzero/ledger.json 2>&1; systemctl list-units --all --no-legend 'rz-*' 2>&1")
+# The ledger's entries this module's plans own or could write (other helpers' plans change the
+# rest of the shared dev guest concurrently).
+_OURS = ("import json;d=json.load(open('/var/lib/ringzero/ledger.json'));"
+         "print(sorted((s,k,str(v)) for s in ('dirs','files','units','profiles') for k,v in d.get(s,{}).items() "
+         "if 'landlock' in k or 'rz-ll' in k or (v.get('owner') if isinstance(v,dict) else v) in ('rzll','rzllst')))")
 
 
-def test_strict_with_tcp_ports_refuses_with_nothing_changed(guest: HandGuest) -> None:
+def _node_state(guest: HandGuest, unit: str) -> str:
+    """What a Landlock plan for `unit` could change: ringzero's Landlock files (names, modes,
+    sizes, mtimes), the unit, and this module's ledger entries."""
+    return guest.ssh(f"ls -la --time-style=full-iso /etc/ringzero/landlock {LAUNCHER} /etc/systemd/system/{unit} "
+                     f"2>&1; systemctl show -p LoadState,ActiveState,UnitFileState {unit}; "
+                     f"python3 -c {shlex.quote(_OURS)}")
+
+
+def test_strict_with_tcp_ports_refuses_with_nothing_changed(guest: HandGuest, strict: NodePolicies) -> None:
     svc = ServiceSpec("rz-landlock-st.service", "/usr/bin/python3 -m http.server 18083 --bind 127.0.0.1")
     spec = LandlockSpec("rz-ll-st", services=(svc.name,), mode="strict", execute=("/usr",), read_only=("/etc",),
                         bind_tcp=(18083,), handled_fs=STRICT.handled_fs)
     pol = NodePolicies("rzllst", services=(svc,), landlock=(spec,))
-    before = _node_state(guest)
+    before = _node_state(guest, svc.name)
+    assert "rz-ll-strict.json" in before and "rz-ll-st.json" not in before and "LoadState=not-found" in before
     r = apply(guest, pol, ok=False)
     assert any("Landlock 'rz-ll-st' is strict and the node's Landlock ABI is 2: it cannot enforce bind_tcp (ABI 4); "
                "nothing was changed" in f for f in r.failures), r.failures
-    assert _node_state(guest) == before
+    assert _node_state(guest, svc.name) == before
     # the abi check's negative control: this spec's checks on the guest fail it, naming the right
     status, msg = verdicts(guest, [c for c in all_checks(pol) if c.aspect == "abi"])["abi"]
     assert status == "fail" and "bind_tcp (ABI 4)" in msg

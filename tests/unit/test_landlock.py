@@ -157,6 +157,9 @@ def _outcome(aspect: str, values: dict[str, str], spec: LandlockSpec = SPEC) -> 
     (f"file:{expect.LAUNCHER}", f"file:{expect.LAUNCHER}", "#!/bin/sh\nexec \"$@\"\n"),
     ("rz-ll.service:ExecStart", "unit:rz-ll.service",
      "ExecStart={ path=/usr/bin/python3 ; argv[]=/usr/bin/python3 -m http.server 8080 ; ignore_errors=no }\n"),
+    ("rz-ll.service:ExecStart", "unit:rz-ll.service",  # the test aid in a unit: not the declared launch
+     f"ExecStart={{ path={expect.LAUNCHER} ; argv[]={expect.LAUNCHER} --max-abi 1 /etc/ringzero/landlock/web.json "
+     "-- /usr/bin/python3 -m http.server 8080 ; ignore_errors=no }\n"),
     ("rz-ll.service:process", "proc:rz-ll.service:environ", "PATH=/usr/bin\0"),
     ("rz-ll.service:process", "proc:rz-ll.service:environ", f"{expect.MARKER}=web sha256=00ff abi=7 dropped=-\0"),
     ("rz-ll.service:process", "proc:rz-ll.service:status", "Name:\tpython3\nNoNewPrivs:\t0\n"),
@@ -299,3 +302,52 @@ def test_a_broken_ruleset_never_runs_the_command(tmp_path: Path) -> None:
         assert res.returncode in (71, 78) and not marker.exists(), res.stderr
     assert _launch(str(tmp_path / "missing.json"), "--", "/usr/bin/touch", str(marker)).returncode == 71
     assert not marker.exists()
+
+
+# ---- the parsers on real guest output (tests/unit/facts/, see SOURCE.md) --------------------------
+FACTS = Path(__file__).resolve().parent / "facts"
+
+
+def test_exec_start_argv_on_the_launched_unit_as_systemd_252_prints_it() -> None:
+    from ringzero.facts import exec_start_argv, systemctl_show
+
+    unit = systemctl_show((FACTS / "systemctl-show-landlock-web.txt").read_text())
+    assert exec_start_argv(unit["ExecStart"]) == [[
+        expect.LAUNCHER, "/etc/ringzero/landlock/rz-ll-strict.json", "--", "/usr/bin/python3", "-m", "http.server",
+        "18081", "--bind", "127.0.0.1", "--directory", "/var/lib/rz-landlock-rw"]]
+
+
+def test_exec_start_argv_one_line_per_command_and_words_joined_unquoted() -> None:
+    from ringzero.facts import exec_start_argv
+
+    text = (FACTS / "systemctl-show-execstart-2-commands.txt").read_text()
+    assert exec_start_argv(text) == [["/bin/true", "one"], ["/bin/echo", "two", "words", "x"]]
+
+
+def test_proc_environ_cmdline_and_marker_of_the_launched_process() -> None:
+    from ringzero.facts import landlock_marker, proc_cmdline, proc_environ, proc_status
+
+    env = proc_environ((FACTS / "proc-environ-landlock-web.bin").read_bytes().decode())
+    assert env is not None and env["PATH"].startswith("/usr/local/sbin:")
+    mark = landlock_marker(env[expect.MARKER])
+    assert mark is not None
+    assert (mark.name, mark.abi, mark.dropped) == ("rz-ll-strict", 2, ())
+    assert len(mark.sha256) == 64 and int(mark.sha256, 16) >= 0
+    assert proc_cmdline((FACTS / "proc-cmdline-landlock-web.bin").read_bytes().decode()) == [
+        "/usr/bin/python3", "-m", "http.server", "18081", "--bind", "127.0.0.1", "--directory",
+        "/var/lib/rz-landlock-rw"]
+    assert proc_status((FACTS / "proc-status-landlock-web.txt").read_text()).no_new_privs is True
+
+
+def test_the_process_check_passes_on_the_captured_guest_state_and_fails_on_another_command() -> None:
+    spec = LandlockSpec("rz-ll-strict", services=("rz-landlock-web.service",), mode="strict", execute=("/usr",),
+                        read_only=("/etc",), read_write=("/var/lib/rz-landlock-rw",),
+                        handled_fs=tuple(r for r in expect.FS_RIGHTS if expect.BY_NAME[r].abi <= 2))
+    node = {"unit:rz-landlock-web.service": (FACTS / "systemctl-show-landlock-web.txt").read_text(),
+            "proc:rz-landlock-web.service:environ": (FACTS / "proc-environ-landlock-web.bin").read_bytes().decode(),
+            "proc:rz-landlock-web.service:cmdline": (FACTS / "proc-cmdline-landlock-web.bin").read_bytes().decode(),
+            "proc:rz-landlock-web.service:status": (FACTS / "proc-status-landlock-web.txt").read_text()}
+    assert _outcome("rz-landlock-web.service:ExecStart", node, spec) == ("pass", "")
+    assert _outcome("rz-landlock-web.service:process", node, spec) == ("pass", "")
+    other = {**node, "proc:rz-landlock-web.service:cmdline": "/usr/bin/python3\0-m\0http.server\x0018082\0"}
+    assert _outcome("rz-landlock-web.service:process", other, spec)[0] == "fail"

@@ -85,11 +85,12 @@ def _process(node: str, spec: LandlockSpec, service: str) -> Check:
         status = proc_status(p.value(f"proc:{service}:status"))
         if status.no_new_privs is not True:
             raise AssertionError(f"{service}'s main process has NoNewPrivs {status.no_new_privs}, the launcher sets 1")
+        # systemd 252 prints argv[] words joined by spaces, unquoted: compare in that form
         cmds = exec_start_argv(p.unit(service).get("ExecStart"))
-        want = cmds[0][3:] if cmds and cmds[0][2:3] == ["--"] else None
+        want = " ".join(cmds[0][3:]) if cmds and cmds[0][2:3] == ["--"] else None
         have = proc_cmdline(p.value(f"proc:{service}:cmdline"))
-        if want is not None and have != want:
-            raise AssertionError(f"{service}'s main process runs {have}, its unit's command is {want}")
+        if want is not None and " ".join(have or []) != want:
+            raise AssertionError(f"{service}'s main process runs {have}, its unit's command is {want!r}")
 
     return Check(node, f"landlock:{spec.name}", f"{service}:process", verify,
                  (f"proc:{service}:environ", f"proc:{service}:status", f"proc:{service}:cmdline", f"unit:{service}"),

@@ -13,7 +13,12 @@ Landlock ABI that brought it, so this file holds no table of its own. Usage::
         try each write (an O_TMPFILE: nothing appears on disk) and bind (127.0.0.1, never
         listening) without the ruleset, then under it; print errnos as JSON
 
-`--max-abi N` (before the mode) caps the ABI as if the kernel were older: for tests only.
+`--max-abi N` (before the mode) is a test aid, never written by ringzero into a unit: it
+caps the ABI as if the kernel were older (the unit tests prove best_effort's downgrading and
+strict's refusal on a kernel newer than the one simulated). It can only lower the ABI
+(min(kernel, N)), so a strict ruleset is refused more often, never less; a best_effort one
+drops more and says so in its marker (abi=N). A unit whose ExecStart carries it fails the
+landlock ExecStart check (the launcher's words must be exactly LAUNCHER RULESET --).
 A `strict` ruleset the kernel cannot enforce fully is refused naming the missing rights (exit
 78), and the command is not run. A `best_effort` ruleset is applied as far as the ABI goes;
 what was dropped is said on stderr and in the exec'ed process's RINGZERO_LANDLOCK variable

@@ -7,6 +7,7 @@ Runs against the dev guest with RINGZERO_DEV_GUEST=/tmp/rz-dev, else boots its o
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -20,9 +21,8 @@ from ringzero.kinds.service.exposure import exposures
 from ringzero.plan import policies_plan
 from ringzero.playbook import run_playbook
 from ringzero.spec import HostSpec, NodePolicies, SeccompProfileSpec, ServiceSpec, SyscallRule, Topology, to_manifest
-from tests.handboot import HandGuest, dev_or_hand_booted
+from tests.handboot import HandGuest
 
-PORT = 2293
 NODE = "rz-gate"  # its own node name: its own ledger entries beside any other plan on the guest
 SERVICE = "rz-gate-web.service"
 WEAKEN = f"/etc/systemd/system/{SERVICE}.d/zz-rz-gate-test-weaken.conf"
@@ -61,12 +61,12 @@ def _apply(guest: HandGuest, policies: NodePolicies, state: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
+def gate(tmp_path_factory: pytest.TempPathFactory, shared_guest: HandGuest) -> Iterator[Gate]:
     tmp = tmp_path_factory.mktemp("exposure")
     unbounded = _policies(None)
     offline = exposures(unbounded, policies_plan(unbounded, HostSpec(NODE)))[SERVICE].exposure
     policies = _policies(offline)  # the tightest max the gate lets through
-    with dev_or_hand_booted("rz-gate", PORT, tmp / "guest") as guest:
+    with contextlib.nullcontext(shared_guest) as guest:  # the tier's shared guest
         guest.ssh(f"rm -f {WEAKEN}")
         _apply(guest, policies, "present")
         try:

@@ -11,11 +11,11 @@ restores `nft -j list ruleset` exactly and the user's table throughout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -26,9 +26,8 @@ from ringzero.kinds.sockfilter.checks import checks as sockfilter_checks
 from ringzero.plan import policies_plan
 from ringzero.playbook import run_playbook
 from ringzero.spec import FirewallRule, FirewallSpec, HostSpec, NodePolicies, ServiceSpec, SliceSpec, SocketFilterSpec
-from tests.handboot import HandGuest, dev_or_hand_booted
+from tests.handboot import HandGuest
 
-PORT = 2241
 NODE = "rznet"
 NS = "rznet-ns"
 HOST_IP, PEER_IP = "10.213.0.1", "10.213.0.2"
@@ -96,9 +95,8 @@ class Net:
 
 
 @pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
-    tmp: Path = tmp_path_factory.mktemp("network")
-    with dev_or_hand_booted("rz-network", PORT, tmp / "guest") as guest:
+def net(shared_guest: HandGuest) -> Iterator[Net]:
+    with contextlib.nullcontext(shared_guest) as guest:  # the tier's shared guest
         n = Net(guest)
         n.sh("command -v nft")  # the image has nftables
         try:

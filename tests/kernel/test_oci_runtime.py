@@ -9,6 +9,7 @@ Runs against the dev guest with RINGZERO_DEV_GUEST=/tmp/rz-dev, else boots its o
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -22,9 +23,8 @@ from ringzero.kinds.seccomp.expect import oci_paths, seccomp_oci
 from ringzero.plan import policies_plan
 from ringzero.playbook import run_playbook
 from ringzero.spec import HostSpec, NodePolicies, SeccompProfileSpec, SyscallRule
-from tests.handboot import HandGuest, dev_or_hand_booted
+from tests.handboot import HandGuest
 
-PORT = 2294
 NODE = "rz-oci"  # its own node name: its own ledger entries beside any other plan on the guest
 BUNDLE = "/var/tmp/rz-oci-bundle"
 # EXDEV: an errno mkdir never gives on its own for a directory in a tmpfs, so the message can
@@ -74,9 +74,8 @@ def _run(guest: HandGuest, name: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HandGuest]:
-    tmp = tmp_path_factory.mktemp("oci")
-    with dev_or_hand_booted("rz-oci", PORT, tmp / "guest") as g:
+def guest(shared_guest: HandGuest) -> Iterator[HandGuest]:
+    with contextlib.nullcontext(shared_guest) as g:  # the tier's shared guest
         assert g.run("command -v crun").returncode == 0, "crun is not in the guest image (tools/image/recipe)"
         g.ssh(f"rm -rf {BUNDLE} && mkdir -p {BUNDLE}/rootfs && cd {BUNDLE}/rootfs && "
               "mkdir usr proc dev sys tmp etc && ln -s usr/bin bin && ln -s usr/sbin sbin && ln -s usr/lib lib && "

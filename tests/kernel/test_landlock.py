@@ -22,9 +22,8 @@ from ringzero.kinds.landlock.render import ruleset_text
 from ringzero.plan import policies_plan
 from ringzero.playbook import RunResult, run_playbook
 from ringzero.spec import HostSpec, LandlockSpec, NodePolicies, ServiceSpec
-from tests.handboot import HandGuest, dev_or_hand_booted
+from tests.handboot import HandGuest
 
-PORT = 2263
 RW = "/var/lib/rz-landlock-rw"
 SVC = ServiceSpec("rz-landlock-web.service",
                   f"/usr/bin/python3 -m http.server 18081 --bind 127.0.0.1 --directory {RW}")
@@ -78,9 +77,9 @@ def failing(guest: HandGuest, checks: list[Check]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HandGuest]:
-    with dev_or_hand_booted("rz-landlock", PORT, tmp_path_factory.mktemp("rz-landlock")) as g:
-        yield g
+def guest(shared_guest: HandGuest) -> HandGuest:
+    """The tier's shared guest (this module removes all it applied)."""
+    return shared_guest
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from .render import SYSTEMD_DIR
 from .spec import HostSpec, NodePolicies, SpecError, Topology
 
 # What each feature playbook selects from a plan (playbooks/<feature>.yml); site.yml takes all.
-FEATURES = ("services", "slices", "apparmor", "seccomp", "ebpf", "host_prep")
+FEATURES = ("services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "namespaces", "fsview")
 
 
 def declared_host(topology: Topology, node: str) -> HostSpec | None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypedDict
 
 # The features a plan entry belongs to (playbooks/<feature>.yml apply one; site.yml all).
-Feature = Literal["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep"]
+Feature = Literal["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "namespaces", "fsview"]
 # A unit is "confined" when the plan only places it in a slice or under a seccomp filter.
-UnitFeature = Literal["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "confined"]
+UnitFeature = Literal["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "namespaces", "fsview",
+                      "confined"]
 
 
 class PlanFile(TypedDict):

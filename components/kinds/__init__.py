@@ -27,13 +27,16 @@ def registry() -> tuple[Kind[Any], ...]:
 
     Example::
 
-        [k.feature for k in registry()]  # ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep']
+        [k.feature for k in registry()]
+        # ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep', 'namespaces', 'fsview']
     """
     from .apparmor.kind import KIND as apparmor
     from .ebpf.kind import KIND as ebpf
+    from .fsview.kind import KIND as fsview
     from .hostprep.kind import KIND as hostprep
+    from .namespaces.kind import KIND as namespaces
     from .seccomp.kind import KIND as seccomp
     from .service.kind import KIND as service
     from .slice.kind import KIND as slice_
 
-    return (service, slice_, apparmor, seccomp, ebpf, hostprep)
+    return (service, slice_, apparmor, seccomp, ebpf, hostprep, namespaces, fsview)

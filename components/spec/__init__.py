@@ -6,7 +6,9 @@ re-exported here: `ringzero.spec` is where a user imports every spec from.
 
 from ..kinds.apparmor.spec import AppArmorProfileSpec, FileRule, NetworkRule
 from ..kinds.ebpf.spec import EbpfAgentSpec
+from ..kinds.fsview.spec import FilesystemViewSpec, OverlaySpec
 from ..kinds.hostprep.spec import HostPrepSpec
+from ..kinds.namespaces.spec import NamespacesSpec
 from ..kinds.seccomp.spec import SeccompProfileSpec, SyscallRule
 from ..kinds.service.spec import ServiceSpec
 from ..kinds.slice.spec import SliceSpec
@@ -19,7 +21,8 @@ from .topology import Allocation, Topology
 from .vm import VmSpec
 
 __all__ = [
-    "Allocation", "AppArmorProfileSpec", "BaseImageSpec", "EbpfAgentSpec", "FileRule", "HostPrepSpec",
-    "HostSpec", "NetworkRule", "NodePolicies", "SeccompProfileSpec", "ServiceSpec", "SliceSpec", "SpecError",
+    "Allocation", "AppArmorProfileSpec", "BaseImageSpec", "EbpfAgentSpec", "FileRule", "FilesystemViewSpec",
+    "HostPrepSpec", "HostSpec", "NamespacesSpec", "NetworkRule", "NodePolicies", "OverlaySpec",
+    "SeccompProfileSpec", "ServiceSpec", "SliceSpec", "SpecError",
     "SyscallRule", "Topology", "VmSpec", "from_data", "from_manifest", "to_manifest",
 ]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from ..kinds.apparmor.spec import AppArmorProfileSpec
 from ..kinds.ebpf.spec import EbpfAgentSpec
+from ..kinds.fsview.spec import FilesystemViewSpec
+from ..kinds.namespaces.spec import NamespacesSpec
 from ..kinds.seccomp.spec import SeccompProfileSpec
 from ..kinds.service.spec import ServiceSpec
 from ..kinds.slice.spec import SliceSpec
@@ -29,6 +31,9 @@ class NodePolicies:
     ebpf: tuple[EbpfAgentSpec, ...] = ()
     # Workload services ringzero installs (so that slices and seccomp profiles can confine them).
     services: tuple[ServiceSpec, ...] = ()
+    # Namespaces its services get privately (NamespacesSpec), their filesystem views (FilesystemViewSpec).
+    namespaces: tuple[NamespacesSpec, ...] = ()
+    fsviews: tuple[FilesystemViewSpec, ...] = ()
     # Apply the hypervisor host preparation of this host kind ("kvm" or "xen") to the node.
     host_prep: str | None = None
 
@@ -40,6 +45,7 @@ class NodePolicies:
         for kind, items in (
             ("slices", self.slices), ("apparmor", self.apparmor),
             ("seccomp", self.seccomp), ("ebpf", self.ebpf), ("services", self.services),
+            ("namespaces", self.namespaces), ("fsviews", self.fsviews),
         ):
             seen: set[str] = set()
             for item in items:
@@ -62,6 +68,9 @@ class NodePolicies:
                         "services", svc, f"a service in one slice only (already in {placed[svc]!r})"
                     )
                 placed[svc] = s.name
+        from ..kinds.namespaces.spec import check_node as check_namespaces
+
+        check_namespaces(self)
         self._check_files(ctx)
 
     def _check_files(self, ctx: Ctx) -> None:
@@ -95,4 +104,5 @@ class NodePolicies:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.slices or self.apparmor or self.seccomp or self.ebpf or self.services or self.host_prep)
+        return not (self.slices or self.apparmor or self.seccomp or self.ebpf or self.services or self.host_prep
+                    or self.namespaces or self.fsviews)

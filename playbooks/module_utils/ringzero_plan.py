@@ -169,7 +169,16 @@ SCHEMA = {
             },
         },
         'feature': {
-            'enum': ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep'],
+            'enum': [
+                'services',
+                'slices',
+                'apparmor',
+                'seccomp',
+                'ebpf',
+                'host_prep',
+                'namespaces',
+                'fsview',
+            ],
         },
         'plan_app_armor': {
             'description': 'A profile to load from `path` in `mode` (enforce or complain).',
@@ -256,7 +265,17 @@ SCHEMA = {
             },
         },
         'unit_feature': {
-            'enum': ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep', 'confined'],
+            'enum': [
+                'services',
+                'slices',
+                'apparmor',
+                'seccomp',
+                'ebpf',
+                'host_prep',
+                'namespaces',
+                'fsview',
+                'confined',
+            ],
         },
         'plan_hook': {
             'description': (

@@ -43,6 +43,10 @@ assert tuple(BY_NS) == NAMESPACES
 def directives(spec: NamespacesSpec) -> list[tuple[str, str]]:
     """The drop-in's [Service] lines, in table order."""
     out = [(r.directive, "yes") for r in ROWS if r.directive and r.ns in spec.private]
+    if "net" in spec.private and "mnt" not in spec.private:
+        # systemd 252 gives a PrivateNetwork= unit a mount namespace of its own (a fresh /sys)
+        # unless PrivateMounts= is set explicitly: mnt stays the host's only with this line.
+        out.insert(0, ("PrivateMounts", "no"))
     if spec.may_create is not None:
         out.append(("RestrictNamespaces", restrict_value(spec.may_create)))
     return out

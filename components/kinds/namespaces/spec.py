@@ -52,6 +52,10 @@ class NamespacesSpec:
                 if ns in seen:
                     raise ctx.fail(f"{field}[{i}]", ns, f"each namespace type once in {field}")
                 seen.add(ns)
+        if "ipc" in self.private and "mnt" not in self.private:
+            raise ctx.fail("private", self.private, "a list with 'mnt' when it has 'ipc': systemd 252 gives a "
+                           "PrivateIPC= unit a mount namespace of its own (for its /dev/mqueue), whatever "
+                           "PrivateMounts= says")
         if self.may_create is not None:
             missing = [ns for ns in self.launched if ns not in self.may_create]
             if missing:

@@ -59,8 +59,9 @@ def restrict_value(may_create: tuple[str, ...]) -> str:
 
 
 def restrict_shown(may_create: tuple[str, ...]) -> str:
-    """What `systemctl show -p RestrictNamespaces --value` prints for that value (systemd 252
-    prints the allowed types in its own order, nothing at all when none is allowed)."""
+    """What `systemctl show -p RestrictNamespaces --value` prints for that value, as a set of
+    words: systemd 252 prints the allowed types in its own order (all seven when unrestricted),
+    nothing when none is allowed."""
     return " ".join(r.ns for r in ROWS if r.ns in may_create)
 
 

@@ -333,3 +333,15 @@ def test_covering_mount_takes_the_deepest_then_the_last_mounted() -> None:
 
 def test_the_kinds_are_registered_in_order() -> None:
     assert [k.name for k in registry()][-2:] == ["namespaces", "fsview"]
+
+
+def test_parsers_on_captured_output() -> None:
+    """tests/unit/facts/ (SOURCE.md there): readlink and lsns of one process agree."""
+    from tests.fixtures import ROOT
+
+    facts = ROOT / "tests" / "unit" / "facts"
+    seen = proc_ns((facts / "proc-ns-buildhost.txt").read_text())
+    ((pid, links),) = seen.items()
+    assert pid > 1 and sorted(links) == sorted(nx.BY_NS)
+    listed = lsns_namespaces((facts / "lsns-buildhost.json").read_text())
+    assert {t: listed[t] for t in links} == links and "time" in listed

@@ -341,7 +341,7 @@ def proc_ns(text: str | None) -> dict[int, dict[str, int]]:
 
     A line whose link could not be read (`PID ` alone) is skipped::
 
-        >>> proc_ns("1 net:[4026531840]\n812 net:[4026532301]\n812 \n")
+        >>> proc_ns("1 net:[4026531840]\\n812 net:[4026532301]\\n812 \\n")
         {1: {'net': 4026531840}, 812: {'net': 4026532301}}
     """
     out: dict[int, dict[str, int]] = {}
@@ -432,7 +432,7 @@ def stat_ids(text: str | None) -> dict[str, str]:
     """`WHERE PATH DEV:INODE` lines (`stat -c %d:%i`) as "WHERE PATH" -> "DEV:INODE"; a path
     that could not be stat'ed has no entry::
 
-        >>> stat_ids("host /srv/a 2049:1312\nview /data 2049:1312\nview /gone \n")
+        >>> stat_ids("host /srv/a 2049:1312\\nview /data 2049:1312\\nview /gone \\n")
         {'host /srv/a': '2049:1312', 'view /data': '2049:1312'}
     """
     out: dict[str, str] = {}

@@ -43,10 +43,6 @@ assert tuple(BY_NS) == NAMESPACES
 def directives(spec: NamespacesSpec) -> list[tuple[str, str]]:
     """The drop-in's [Service] lines, in table order."""
     out = [(r.directive, "yes") for r in ROWS if r.directive and r.ns in spec.private]
-    if "net" in spec.private and "mnt" not in spec.private:
-        # systemd 252 gives a PrivateNetwork= unit a mount namespace of its own (a fresh /sys)
-        # unless PrivateMounts= is set explicitly: mnt stays the host's only with this line.
-        out.insert(0, ("PrivateMounts", "no"))
     if spec.may_create is not None:
         out.append(("RestrictNamespaces", restrict_value(spec.may_create)))
     return out
@@ -60,9 +56,9 @@ def restrict_value(may_create: tuple[str, ...]) -> str:
 
 def restrict_shown(may_create: tuple[str, ...]) -> str:
     """What `systemctl show -p RestrictNamespaces --value` prints for that value, as a set of
-    words: systemd 252 prints the allowed types in its own order (all seven when unrestricted),
-    nothing when none is allowed."""
-    return " ".join(r.ns for r in ROWS if r.ns in may_create)
+    words: systemd 252 prints the allowed types in its own order, `yes` when none is allowed
+    (and `no` when the unit is unrestricted)."""
+    return " ".join(r.ns for r in ROWS if r.ns in may_create) or "yes"
 
 
 def launcher(spec: NamespacesSpec) -> tuple[str, ...]:

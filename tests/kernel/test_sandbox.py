@@ -55,11 +55,16 @@ POLICIES = NodePolicies(NODE, services=tuple(ServiceSpec(f"rzsb-{n}.service", SL
                         namespaces=(NS, NET), fsviews=(VIEW,))
 PLAN = policies_plan(POLICIES, HostSpec(NODE))
 DIRS = overlay_dirs(VIEW)
-# What the test itself puts on the guest (the view's paths), removed at the end.
-PREPARE = (f"mkdir -p {LOWER} /var/lib/rzsb-w /srv/rzsb-secret /srv/rzsb-src /srv/rzsb-ro /srv/rzsb-rw "
+# What the test itself puts on the guest (the view's paths, and a short stop timeout for the
+# pid-namespaced service: `sleep` as PID 1 of its namespace ignores the SIGTERM systemd sends,
+# so each stop would otherwise wait TimeoutStopSec=, 90 s, for SIGKILL), removed at the end.
+STOP = "/etc/systemd/system/rzsb-ns.service.d/zz-rzsb-stop.conf"
+PREPARE = ("mkdir -p /etc/systemd/system/rzsb-ns.service.d && "
+           f"printf '[Service]\\nTimeoutStopSec=3s\\n' > {STOP} && systemctl daemon-reload && "
+           f"mkdir -p {LOWER} /var/lib/rzsb-w /srv/rzsb-secret /srv/rzsb-src /srv/rzsb-ro /srv/rzsb-rw "
            f"/srv/rzsb-app && echo base > {LOWER}/base.txt && echo secret > /srv/rzsb-secret/s.txt "
            "&& echo src > /srv/rzsb-src/f.txt")
-CLEANUP = (f"rm -rf {LOWER} /var/lib/rzsb-w /srv/rzsb-secret /srv/rzsb-src /srv/rzsb-ro /srv/rzsb-rw /srv/rzsb-app "
+CLEANUP = (f"rm -f {STOP}; rmdir /etc/systemd/system/rzsb-ns.service.d; rm -rf {LOWER} /var/lib/rzsb-w /srv/rzsb-secret /srv/rzsb-src /srv/rzsb-ro /srv/rzsb-rw /srv/rzsb-app "
            "/usr/local/bin/lsns; rm -f /etc/systemd/system/rzsb-*.service.d/zz-rzsb-mutation.conf; "
            f"rm -rf '/etc/systemd/system/{mount_unit(VIEW)}.d'; systemctl daemon-reload")
 
@@ -161,7 +166,8 @@ def test_private_namespaces_differ_from_pid1_the_others_equal_and_lsns_agrees(
             assert seen[pid][ns] != seen[1][ns], f"{service}: {ns} declared private, shared with PID 1"
         else:
             assert seen[pid][ns] == seen[1][ns], f"{service}: {ns} not declared private, differs from PID 1"
-    assert lsns_namespaces(box.out(f"lsns -J -p {pid} -o NS,TYPE,PID")) == seen[pid]
+    listed = lsns_namespaces(box.out(f"lsns -J -p {pid} -o NS,TYPE,PID"))
+    assert {t: listed.get(t) for t in NAMESPACES} == seen[pid]  # lsns lists the time namespace too
     if forked:  # the launcher: the workload is pid 1 of its own pid namespace, unshare is not in it
         assert box.out(f"grep NSpid /proc/{pid}/status").split()[-1] == "1"
         main = box.out(f"systemctl show -p MainPID --value {service}")
@@ -296,7 +302,7 @@ def test_removal_leaves_no_unit_drop_in_mount_or_dir_of_ours(box: Sandbox) -> No
     units = " ".join(shlex.quote(u["unit"]) for u in PLAN["units"] if u["owned"])
     assert box.out(f"systemctl list-units --all --plain --no-legend {units}; true") == ""
     assert box.out(f"findmnt -J --list -o TARGET | grep -c ringzero_fsview; ls -d /run/{DIRS.runtime} 2>/dev/null; "
-                   "ls -d /etc/systemd/system/rzsb-*.d 2>/dev/null; true") == "0"
+                   "ls -d /etc/systemd/system/rzsb-*.d/* 2>/dev/null; true").split() == ["0", STOP]  # the test's own
     assert box.out(f"cat {LOWER}/base.txt; ls -A {LOWER}").split() == ["base", "base.txt"]
     assert [ln for ln in box.out("ls -A /srv").splitlines() if ln.startswith("rzsb")]  # ours to clean, kept
     box.sh(CLEANUP)

@@ -64,9 +64,10 @@ PREPARE = ("mkdir -p /etc/systemd/system/rzsb-ns.service.d && "
            f"mkdir -p {LOWER} /var/lib/rzsb-w /srv/rzsb-secret /srv/rzsb-src /srv/rzsb-ro /srv/rzsb-rw "
            f"/srv/rzsb-app && echo base > {LOWER}/base.txt && echo secret > /srv/rzsb-secret/s.txt "
            "&& echo src > /srv/rzsb-src/f.txt")
-CLEANUP = (f"rm -f {STOP}; rmdir /etc/systemd/system/rzsb-ns.service.d; rm -rf {LOWER} /var/lib/rzsb-w /srv/rzsb-secret /srv/rzsb-src /srv/rzsb-ro /srv/rzsb-rw /srv/rzsb-app "
-           "/usr/local/bin/lsns; rm -f /etc/systemd/system/rzsb-*.service.d/zz-rzsb-mutation.conf; "
-           f"rm -rf '/etc/systemd/system/{mount_unit(VIEW)}.d'; systemctl daemon-reload")
+CLEANUP = ("rm -f /etc/systemd/system/rzsb-*.service.d/zz-rzsb-mutation.conf; "
+           f"rm -f {STOP}; rmdir /etc/systemd/system/rzsb-ns.service.d; "
+           f"rm -rf {LOWER} /var/lib/rzsb-w /srv/rzsb-secret /srv/rzsb-src /srv/rzsb-ro /srv/rzsb-rw /srv/rzsb-app "
+           f"/usr/local/bin/lsns '/etc/systemd/system/{mount_unit(VIEW)}.d'; systemctl daemon-reload")
 
 
 @dataclass

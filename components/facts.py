@@ -24,6 +24,7 @@ __all__ = [
     "BpfPerfEntry",
     "CgroupEntry",
     "DpkgPackage",
+    "Mount",
     "ProcStatus",
     "SecurityAssessment",
     "apparmor_profiles",
@@ -31,15 +32,20 @@ __all__ = [
     "bpftool_cgroup",
     "bpftool_perf",
     "cgroup_events",
+    "covering_mount",
     "dpkg_packages",
+    "findmnt_mounts",
+    "lsns_namespaces",
     "meminfo",
     "module_param",
     "module_param_path",
     "nft_table",
     "nft_tables",
     "proc_cgroup",
+    "proc_ns",
     "proc_status",
     "seccomp_mode",
+    "stat_ids",
     "systemctl_show",
     "systemctl_show_units",
     "systemd_security",
@@ -543,3 +549,111 @@ def bpftool_cgroup(text: str | None) -> list[tuple[str, str]]:
         return []
     return [(str(e.get("attach_type", "")), str(e.get("name", ""))) for e in entries if isinstance(e, dict)] \
         if isinstance(entries, list) else []
+
+
+# ---- namespaces and mounts ---------------------------------------------------------------------
+def proc_ns(text: str | None) -> dict[int, dict[str, int]]:
+    """`PID TYPE:[INODE]` lines (`echo "$pid $(readlink /proc/$pid/ns/$t)"`) as pid -> type -> inode.
+
+    A line whose link could not be read (`PID ` alone) is skipped::
+
+        >>> proc_ns("1 net:[4026531840]\\n812 net:[4026532301]\\n812 \\n")
+        {1: {'net': 4026531840}, 812: {'net': 4026532301}}
+    """
+    out: dict[int, dict[str, int]] = {}
+    for line in (text or "").splitlines():
+        pid, _, link = line.strip().partition(" ")
+        kind, sep, rest = link.partition(":[")
+        inode = _int(rest.rstrip("]")) if sep and rest.endswith("]") else None
+        if pid.isdigit() and kind and inode is not None:
+            out.setdefault(int(pid), {})[kind] = inode
+    return out
+
+
+def lsns_namespaces(text: str | None) -> dict[str, int]:
+    """`lsns -J -p PID -o NS,TYPE,PID` as type -> namespace inode (lsns prints the numbers as
+    numbers, or as strings in older util-linux)::
+
+        >>> lsns_namespaces('{"namespaces": [{"ns": 4026531840, "type": "net", "pid": 1}]}')
+        {'net': 4026531840}
+    """
+    try:
+        doc = json.loads(text or "")
+    except ValueError:
+        return {}
+    out: dict[str, int] = {}
+    for entry in doc.get("namespaces", []) if isinstance(doc, dict) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("type"), str):
+            ns = _int(str(entry.get("ns")))
+            if ns is not None:
+                out[entry["type"]] = ns
+    return out
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One row of `findmnt -J --list -o TARGET,SOURCE,FSTYPE,OPTIONS,FSROOT`."""
+
+    target: str
+    source: str
+    fstype: str
+    options: tuple[str, ...]
+    fsroot: str
+
+    def option(self, name: str) -> str | None:
+        """The value of `name=value`, "" for a flag that is set, None if absent."""
+        for o in self.options:
+            key, sep, value = o.partition("=")
+            if key == name:
+                return value if sep else ""
+        return None
+
+
+def findmnt_mounts(text: str | None) -> list[Mount]:
+    """`findmnt -J --list -o TARGET,SOURCE,FSTYPE,OPTIONS,FSROOT` in mount order::
+
+        >>> [m.target for m in findmnt_mounts('{"filesystems": [{"target": "/", "source": "/dev/vda1",'
+        ...   ' "fstype": "ext4", "options": "ro,relatime", "fsroot": "/"}]}')]
+        ['/']
+    """
+    try:
+        doc = json.loads(text or "")
+    except ValueError:
+        return []
+    out: list[Mount] = []
+    for fs in doc.get("filesystems", []) if isinstance(doc, dict) else []:
+        if isinstance(fs, dict) and isinstance(fs.get("target"), str):
+            out.append(Mount(fs["target"], str(fs.get("source") or ""), str(fs.get("fstype") or ""),
+                             tuple(str(fs.get("options") or "").split(",")), str(fs.get("fsroot") or "")))
+    return out
+
+
+def covering_mount(mounts: list[Mount], path: str) -> Mount | None:
+    """The mount `path` is on (what `findmnt -T path` answers): the deepest target above it,
+    the last one mounted when several share that target::
+
+        >>> ms = [Mount("/", "a", "ext4", ("rw",), "/"), Mount("/usr", "a", "ext4", ("ro",), "/usr")]
+        >>> covering_mount(ms, "/usr/bin").target, covering_mount(ms, "/etc").target
+        ('/usr', '/')
+    """
+    best: Mount | None = None
+    for m in mounts:
+        under = m.target == "/" or path == m.target or path.startswith(m.target.rstrip("/") + "/")
+        if under and (best is None or len(m.target) >= len(best.target)):
+            best = m
+    return best
+
+
+def stat_ids(text: str | None) -> dict[str, str]:
+    """`WHERE PATH DEV:INODE` lines (`stat -c %d:%i`) as "WHERE PATH" -> "DEV:INODE"; a path
+    that could not be stat'ed has no entry::
+
+        >>> stat_ids("host /srv/a 2049:1312\\nview /data 2049:1312\\nview /gone \\n")
+        {'host /srv/a': '2049:1312', 'view /data': '2049:1312'}
+    """
+    out: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        words = line.split()
+        if len(words) == 3 and ":" in words[2]:
+            out[f"{words[0]} {words[1]}"] = words[2]
+    return out

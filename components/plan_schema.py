@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypedDict
 
 # The features a plan entry belongs to (playbooks/<feature>.yml apply one; site.yml all).
-Feature = Literal["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "landlock", "firewall",
-                  "sockfilter"]
+Feature = Literal["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "namespaces", "fsview",
+                  "landlock", "firewall", "sockfilter"]
 # A unit is "confined" when the plan only places it in a slice or under a seccomp filter.
-UnitFeature = Literal["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "landlock", "firewall",
-                      "sockfilter", "confined"]
+UnitFeature = Literal["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "namespaces", "fsview",
+                      "landlock", "firewall", "sockfilter", "confined"]
 
 
 class PlanFile(TypedDict):

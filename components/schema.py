@@ -41,6 +41,8 @@ ADDED_IN_V1: dict[tuple[type, str], str | None] = {
                                 "it load unchanged)",
     (AppArmorProfileSpec, "adopt"): None,
     (NodePolicies, "firewall"): None,
+    (NodePolicies, "namespaces"): None,
+    (NodePolicies, "fsviews"): None,
     (NodePolicies, "sockfilter"): None,
     (ServiceSpec, "adopt"): None,
     (NodePolicies, "landlock"): "Landlock rulesets (optional in v1: documents written before it load unchanged)",

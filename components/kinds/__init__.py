@@ -28,16 +28,19 @@ def registry() -> tuple[Kind[Any], ...]:
     Example::
 
         [k.feature for k in registry()]
-        # ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep', 'landlock', 'firewall', 'sockfilter']
+        # ['services', 'slices', 'apparmor', 'seccomp', 'ebpf', 'host_prep', 'namespaces', 'fsview', 'landlock',
+        #  'firewall', 'sockfilter']
     """
     from .apparmor.kind import KIND as apparmor
     from .ebpf.kind import KIND as ebpf
     from .firewall.kind import KIND as firewall
+    from .fsview.kind import KIND as fsview
     from .hostprep.kind import KIND as hostprep
     from .landlock.kind import KIND as landlock
+    from .namespaces.kind import KIND as namespaces
     from .seccomp.kind import KIND as seccomp
     from .service.kind import KIND as service
     from .slice.kind import KIND as slice_
     from .sockfilter.kind import KIND as sockfilter
 
-    return (service, slice_, apparmor, seccomp, ebpf, hostprep, landlock, firewall, sockfilter)
+    return (service, slice_, apparmor, seccomp, ebpf, hostprep, namespaces, fsview, landlock, firewall, sockfilter)

@@ -7,8 +7,10 @@ re-exported here: `ringzero.spec` is where a user imports every spec from.
 from ..kinds.apparmor.spec import AppArmorProfileSpec, FileRule, NetworkRule
 from ..kinds.ebpf.spec import EbpfAgentSpec
 from ..kinds.firewall.spec import FirewallRule, FirewallSpec
+from ..kinds.fsview.spec import FilesystemViewSpec, OverlaySpec
 from ..kinds.hostprep.spec import HostPrepSpec
 from ..kinds.landlock.spec import LandlockSpec
+from ..kinds.namespaces.spec import NamespacesSpec
 from ..kinds.seccomp.spec import SeccompProfileSpec, SyscallRule
 from ..kinds.service.spec import ServiceSpec
 from ..kinds.slice.spec import SliceSpec
@@ -24,8 +26,8 @@ from .vm import VmSpec
 
 __all__ = [
     "Allocation", "AppArmorProfileSpec", "BaseImageSpec", "ConfinedServiceSpec", "EbpfAgentSpec", "FileRule",
-    "FirewallRule", "FirewallSpec",
-    "HostPrepSpec", "HostSpec", "LandlockSpec", "NetworkRule", "NodePolicies", "SeccompProfileSpec", "ServiceSpec",
-    "SliceSpec", "SocketFilterSpec", "SpecError",
+    "FilesystemViewSpec", "FirewallRule", "FirewallSpec", "HostPrepSpec", "HostSpec", "LandlockSpec", "NamespacesSpec",
+    "NetworkRule", "NodePolicies", "OverlaySpec", "SeccompProfileSpec", "ServiceSpec", "SliceSpec", "SocketFilterSpec",
+    "SpecError",
     "SyscallRule", "Topology", "VmSpec", "from_data", "from_manifest", "to_manifest",
 ]

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..kinds.apparmor.spec import AppArmorProfileSpec
+from ..kinds.fsview.spec import FilesystemViewSpec
 from ..kinds.landlock.spec import LandlockSpec
+from ..kinds.namespaces.spec import NamespacesSpec
 from ..kinds.seccomp.spec import SeccompProfileSpec
 from ..kinds.service.spec import ServiceSpec
 from ..kinds.slice.spec import SliceSpec
@@ -30,8 +32,8 @@ from ._check import Ctx
 
 # ConfinedServiceSpec field -> the NodePolicies field its part joins.
 PARTS: dict[str, str] = {
-    "slice": "slices", "apparmor": "apparmor", "seccomp": "seccomp", "landlock": "landlock",
-    "sockets": "sockfilter",
+    "slice": "slices", "apparmor": "apparmor", "seccomp": "seccomp", "namespaces": "namespaces",
+    "view": "fsviews", "landlock": "landlock", "sockets": "sockfilter",
 }
 
 
@@ -43,6 +45,8 @@ class ConfinedServiceSpec:
     slice: SliceSpec | None = None  # its own slice, the service placed in it
     apparmor: AppArmorProfileSpec | None = None  # run under this profile (AppArmorProfile=)
     seccomp: SeccompProfileSpec | None = None  # its system call filter
+    namespaces: NamespacesSpec | None = None  # the namespaces it gets privately
+    view: FilesystemViewSpec | None = None  # what it sees of the filesystem
     landlock: LandlockSpec | None = None  # started through ringzero's Landlock launcher
     sockets: SocketFilterSpec | None = None  # systemd's cgroup eBPF address and bind filters
 

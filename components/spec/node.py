@@ -9,7 +9,9 @@ from typing import Any
 from ..kinds.apparmor.spec import AppArmorProfileSpec
 from ..kinds.ebpf.spec import EbpfAgentSpec
 from ..kinds.firewall.spec import FirewallSpec
+from ..kinds.fsview.spec import FilesystemViewSpec
 from ..kinds.landlock.spec import LandlockSpec
+from ..kinds.namespaces.spec import NamespacesSpec
 from ..kinds.seccomp.spec import SeccompProfileSpec
 from ..kinds.service.spec import ServiceSpec
 from ..kinds.slice.spec import SliceSpec
@@ -34,6 +36,9 @@ class NodePolicies:
     ebpf: tuple[EbpfAgentSpec, ...] = ()
     # Workload services ringzero installs (so that slices and seccomp profiles can confine them).
     services: tuple[ServiceSpec, ...] = ()
+    # Namespaces its services get privately (NamespacesSpec), their filesystem views (FilesystemViewSpec).
+    namespaces: tuple[NamespacesSpec, ...] = ()
+    fsviews: tuple[FilesystemViewSpec, ...] = ()
     # Landlock rulesets; each starts its services (ServiceSpecs) through ringzero's launcher.
     landlock: tuple[LandlockSpec, ...] = ()
     # Apply the hypervisor host preparation of this host kind ("kvm" or "xen") to the node.
@@ -54,6 +59,7 @@ class NodePolicies:
         for kind, items in (
             ("slices", self.slices), ("apparmor", self.apparmor),
             ("seccomp", self.seccomp), ("ebpf", self.ebpf), ("services", self.services),
+            ("namespaces", self.namespaces), ("fsviews", self.fsviews),
             ("landlock", self.landlock), ("firewall", self.firewall), ("sockfilter", self.sockfilter),
         ):
             seen: set[str] = set()
@@ -78,6 +84,9 @@ class NodePolicies:
                     )
                 placed[svc] = s.name
         self._check_network()
+        from ..kinds.namespaces.spec import check_node as check_namespaces
+
+        check_namespaces(self)
         self._check_files(ctx)
 
     def _check_network(self) -> None:
@@ -150,4 +159,5 @@ class NodePolicies:
     def is_empty(self) -> bool:
         return not (self.slices or self.apparmor or self.seccomp or self.ebpf or self.services or self.host_prep
                     or self.landlock
-                    or self.firewall or self.sockfilter)
+                    or self.firewall or self.sockfilter
+                    or self.namespaces or self.fsviews)

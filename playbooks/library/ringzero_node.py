@@ -51,7 +51,7 @@ options:
       - Apply only these features of the plan (what the feature playbooks do); all when omitted.
     type: list
     elements: str
-    choices: [services, slices, apparmor, seccomp, ebpf, host_prep, landlock, firewall, sockfilter]
+    choices: [services, slices, apparmor, seccomp, ebpf, host_prep, namespaces, fsview, landlock, firewall, sockfilter]
   state:
     description:
       - V(present) converges the node to the plan; V(absent) removes what the ledger says
@@ -1091,7 +1091,8 @@ def main():
             "plan": {"type": "dict", "required": True},
             "previous": {"type": "dict", "required": False, "default": None},
             "features": {"type": "list", "elements": "str", "required": False, "default": None,
-                         "choices": ["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "landlock",
+                         "choices": ["services", "slices", "apparmor", "seccomp", "ebpf", "host_prep", "namespaces", "fsview",
+                                     "landlock",
                                      "firewall", "sockfilter"]},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
             "state_dir": {"type": "path", "default": STATE_DIR},

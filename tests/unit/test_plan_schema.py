@@ -18,7 +18,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ringzero import schema
-from ringzero.plan import node_plan, policies_plan
+from ringzero.plan import FEATURES, node_plan, policies_plan
 from ringzero.plan_schema import NodePlan
 from ringzero.spec import HostSpec, NodePolicies, SliceSpec, to_manifest
 from tests.fixtures import ROOT, local_topology
@@ -92,8 +92,9 @@ REFUSED = {
     "properties": "plan.slices[2].properties: expected object, got list",
     "missing": "plan: missing field 'units'",
     "unknown": "plan.slices[0]: unknown field 'Properties' (allowed: unit, path, feature, properties, expect)",
-    "feature": "plan.files['/etc/systemd/system/rz0.slice'].feature: expected one of services, slices, apparmor, "
-               "seccomp, ebpf, host_prep, landlock, firewall, sockfilter, got 'cgroups'",
+    # every feature the registry knows (kinds added by other branches extend it)
+    "feature": "plan.files['/etc/systemd/system/rz0.slice'].feature: expected one of "
+               f"{', '.join(FEATURES)}, got 'cgroups'",
     "content": "plan.files['/etc/systemd/system/rz0.slice'].content: expected string, got NoneType",
     "bool": "plan.slices[1].expect.CPUWeight: expected string, got int",
     "files": "plan.files: expected object, got list",

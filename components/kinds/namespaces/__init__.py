@@ -1,0 +1,1 @@
+"""The namespaces kind: which Linux namespaces a workload gets privately (spec, expect, render, checks, kind)."""

@@ -46,7 +46,8 @@ CASES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
      ("may_create[0]='network'", "one of 'cgroup'")),
     ("ns-twice", lambda: NamespacesSpec("n", (SVC,), private=("net", "net")),
      ("private[1]='net'", "each namespace type once")),
-    ("ns-no-services", lambda: NamespacesSpec("n", ()), ("services=()", "at least one service")),
+    ("ns-services-not-a-list", lambda: NamespacesSpec("n", "web.service"),  # type: ignore[arg-type]
+     ("services='web.service'", "a tuple of service unit names")),
     ("ns-bad-service", lambda: NamespacesSpec("n", ("web",)), ("services[0]='web'", "ending in '.service'")),
     ("ns-bad-name", lambda: NamespacesSpec("n/x", (SVC,)), ("name='n/x'", "letters, digits")),
     ("ns-launcher-refused", lambda: NamespacesSpec("n", (SVC,), private=("pid",), may_create=()),

@@ -41,8 +41,8 @@ class NamespacesSpec:
     def __post_init__(self) -> None:
         ctx = Ctx("Namespaces", str(self.name))
         ctx.pattern("name", self.name, _NAME_RE, "1-64 characters of letters, digits, '_' and '-'")
-        if not self.services:
-            raise ctx.fail("services", self.services, "at least one service unit name")
+        if not isinstance(self.services, tuple):  # () in a ConfinedServiceSpec: filled in with its service
+            raise ctx.fail("services", self.services, "a tuple of service unit names")
         for i, svc in enumerate(self.services):
             ctx.pattern(f"services[{i}]", svc, SERVICE_RE, SERVICE_ALLOWED)
         for field, values in (("private", self.private), ("may_create", self.may_create or ())):

@@ -13,6 +13,7 @@ nothing of ours. Tests run in file order; the module leaves the guest as it foun
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import subprocess
 from collections.abc import Iterator
@@ -38,9 +39,8 @@ from ringzero.spec import (
     OverlaySpec,
     ServiceSpec,
 )
-from tests.handboot import HandGuest, dev_or_hand_booted
+from tests.handboot import HandGuest
 
-PORT = 2237
 NODE = "vm1"
 SLEEP = "/usr/bin/sleep infinity"
 NS = NamespacesSpec("rzsb-ns", ("rzsb-ns.service",), private=("pid", "cgroup", "mnt", "net", "ipc", "uts"),
@@ -131,9 +131,8 @@ class Sandbox:
 
 
 @pytest.fixture(scope="module")
-def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    tmp = tmp_path_factory.mktemp("sandbox")
-    with dev_or_hand_booted("rz-sandbox", PORT, tmp / "guest") as guest:
+def box(shared_guest: HandGuest) -> Iterator[Sandbox]:
+    with contextlib.nullcontext(shared_guest) as guest:  # the tier's shared guest
         sb = Sandbox(guest)
         sb.out(PREPARE)
         try:

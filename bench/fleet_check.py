@@ -89,6 +89,10 @@ VERDICTS: dict[str, dict[str, dict[str, str]]] = {
                "absent": {"RZ-PTRACE-1": "fail"}},
     "userns": {"clone-0": {"RZ-USERNS-1": "pass"}, "max-0": {"RZ-USERNS-1": "pass"},
                "apparmor-1": {"RZ-USERNS-1": "pass"}, "open": {"RZ-USERNS-1": "fail"}},
+    "lsm": {"debian-12": {"RZ-LANDLOCK-1": "pass", "RZ-BPFLSM-1": "pass"},
+            "without-landlock": {"RZ-LANDLOCK-1": "fail", "RZ-BPFLSM-1": "pass"},
+            "without-bpf": {"RZ-LANDLOCK-1": "pass", "RZ-BPFLSM-1": "fail"},
+            "absent": {"RZ-LANDLOCK-1": "fail", "RZ-BPFLSM-1": "fail"}},
     "kvm": {"600": {"RZ-KVM-1": "pass"}, "660": {"RZ-KVM-1": "pass"}, "666": {"RZ-KVM-1": "fail"},
             "604": {"RZ-KVM-1": "fail"}},
     "nested": {"none": {"RZ-KVM-2": "n/a"}, "intel-N": {"RZ-KVM-2": "pass"}, "amd-0": {"RZ-KVM-2": "pass"},
@@ -98,9 +102,9 @@ VERDICTS: dict[str, dict[str, dict[str, str]]] = {
              "unconfined": {"RZ-LIBVIRT-1": "fail"}},
 }
 COMPLIANT = {"cgroup": "v2", "apparmor": "enforce", "seccomp": "full", "bpf": "2", "ptrace": "1",
-             "userns": "clone-0", "kvm": "660", "nested": "intel-N", "qemu": "apparmor"}
+             "userns": "clone-0", "lsm": "debian-12", "kvm": "660", "nested": "intel-N", "qemu": "apparmor"}
 BROKEN = {"cgroup": "v2-without-io", "apparmor": "complain", "seccomp": "without-kill", "bpf": "0", "ptrace": "0",
-          "userns": "open", "kvm": "666", "nested": "intel-Y", "qemu": "none"}
+          "userns": "open", "lsm": "absent", "kvm": "666", "nested": "intel-Y", "qemu": "none"}
 
 
 def states(n: int) -> list[dict[str, str]]:
@@ -160,6 +164,11 @@ def stage(state: dict[str, str], d: Path) -> str:
         profiles = {"enforce": "/usr/sbin/sshd (enforce)\nlibvirtd (enforce)\n",
                     "complain": "/usr/sbin/sshd (enforce)\nlibvirtd (complain)\n", "none-loaded": ""}[aa]
         put("security/apparmor/profiles", profiles)
+    lsm = {"debian-12": "lockdown,capability,landlock,yama,apparmor,tomoyo,bpf",
+           "without-landlock": "lockdown,capability,yama,apparmor,tomoyo,bpf",
+           "without-bpf": "lockdown,capability,landlock,yama,apparmor,tomoyo", "absent": None}[state["lsm"]]
+    if lsm is not None:
+        put("security/lsm", lsm + "\n")
     nested = state["nested"]
     if nested != "none":
         vendor, value = nested.split("-")

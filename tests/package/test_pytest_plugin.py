@@ -59,7 +59,7 @@ def test_the_suite_runs_by_entry_point_from_any_directory_and_agrees_with_ringze
                          cwd=work, capture_output=True, text=True, timeout=600)
     assert res.returncode in (0, 1), res.stdout + res.stderr
     by_cli = {f"{host}::baseline::{control}": AS_PYTEST[s] for (host, control), s in junit_statuses(cli_junit).items()}
-    assert len(by_cli) == 11 and by_pytest == by_cli, (by_pytest, by_cli)
+    assert len(by_cli) == 13 and by_pytest == by_cli, (by_pytest, by_cli)
     # and `--connection local` (testinfra's way to say this machine) is the same machine
     junit2 = work / "pytest-connection.xml"
     subprocess.run([py, *suite, "-q", "--manifest", manifest, "--connection", "local", "--baseline", "isolation",

@@ -243,7 +243,9 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     (f"{FS_SVC}:writable:/var/lib/rzsb-w", FS_SVC, "[Service]\nTemporaryFileSystem=/var/lib/rzsb-w:ro",
      "a read-only tmpfs over the writable path"),
     (f"{FS_SVC}:hidden:/srv/rzsb-secret", FS_SVC, "[Service]\nInaccessiblePaths=", "nothing hidden"),
-    (f"{FS_SVC}:bind:/srv/rzsb-ro", FS_SVC, "[Service]\nBindReadOnlyPaths=", "no read-only bind"),
+    # (not `BindReadOnlyPaths=`: an empty assignment resets every bind, BindPaths= ones included)
+    (f"{FS_SVC}:bind:/srv/rzsb-ro", FS_SVC, "[Service]\nBindReadOnlyPaths=/srv/rzsb-rw:/srv/rzsb-ro",
+     "another source at the read-only bind"),
     (f"{FS_SVC}:bind:/srv/rzsb-rw", FS_SVC, "[Service]\nBindReadOnlyPaths=/srv/rzsb-src:/srv/rzsb-rw",
      "another, read-only, source at the read-write bind"),
 ]

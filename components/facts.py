@@ -482,6 +482,8 @@ def landlock_marker(value: str | None) -> LandlockMarker | None:
     dropped = fields.get("dropped", "-")
     return LandlockMarker(words[0], fields["sha256"], _int(fields.get("abi")),
                           () if dropped in ("", "-") else tuple(dropped.split(",")))
+
+
 # ---- nftables and cgroup BPF programs ----------------------------------------------------------
 def _nft_objects(text: str | None) -> list[dict[str, object]]:
     try:
@@ -532,8 +534,8 @@ def nft_table(text: str | None) -> dict[str, dict[str, object]] | None:
             if "comment" in r:
                 rule["comment"] = r["comment"]
             rules = chains[str(r["chain"])]["rules"]
-            assert isinstance(rules, list)
-            rules.append(rule)
+            if isinstance(rules, list):  # always: each chain starts with a list
+                rules.append(rule)
     return chains
 
 
@@ -562,7 +564,7 @@ def proc_ns(text: str | None) -> dict[int, dict[str, int]]:
     """
     out: dict[int, dict[str, int]] = {}
     for line in (text or "").splitlines():
-        pid, _, link = line.strip().partition(" ")
+        pid, _sep, link = line.strip().partition(" ")
         kind, sep, rest = link.partition(":[")
         inode = _int(rest.rstrip("]")) if sep and rest.endswith("]") else None
         if pid.isdigit() and kind and inode is not None:

@@ -830,6 +830,10 @@ class Node:
                 self.change(f"stop and disable {name}")
                 stopping.append(name)
         self.batch("disable --now", stopping)
+        # A stop that ended in SIGKILL (a workload that ignores SIGTERM, as PID 1 of its own pid
+        # namespace does) leaves the unit `failed`, and systemd keeps that record after the unit
+        # file is gone: clear it for the units ringzero stopped (they are still loaded here).
+        self.batch("reset-failed", stopping)
         for name in names:
             entry = self.ledger.data["units"][name]
             if not (entry["adopted"] or name.endswith(".slice")):

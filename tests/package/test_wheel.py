@@ -39,7 +39,7 @@ def test_wheel_installs_and_serves_another_stack(tmp_path: Path) -> None:
     assert "test_declared[vm1::slice:web.slice::memory.max]" in out and "36 tests collected" in out, out
     out = run_ok(venv / "bin" / "python", "-m", "pytest", suite, "--collect-only", "-q", "-p", "no:cacheprovider",
                "--baseline", "isolation", "--hosts", "local://", cwd=tmp_path)
-    assert "test_declared[local::baseline::RZ-KVM-2]" in out and "11 tests collected" in out, out
+    assert "test_declared[local::baseline::RZ-KVM-2]" in out and "13 tests collected" in out, out
     # the console script and the data it needs are in the wheel
     assert "ringzero/checks/catalogue.yaml" in names and "ringzero/templates/report/check.html.j2" in names
     assert "ringzero/schemas/catalogue-v1.json" in names

@@ -26,7 +26,7 @@ from ringzero.checks import Check, Probe
 from ringzero.checks.run import judge
 from ringzero.facts import covering_mount, findmnt_mounts, lsns_namespaces, proc_ns
 from ringzero.kinds.fsview.checks import checks as fsview_checks
-from ringzero.kinds.fsview.expect import mount_unit, overlay_dirs
+from ringzero.kinds.fsview.expect import directives, mount_unit, overlay_dirs
 from ringzero.kinds.namespaces.checks import checks as ns_checks
 from ringzero.kinds.namespaces.expect import NAMESPACES
 from ringzero.plan import policies_plan
@@ -243,9 +243,12 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     (f"{FS_SVC}:writable:/var/lib/rzsb-w", FS_SVC, "[Service]\nTemporaryFileSystem=/var/lib/rzsb-w:ro",
      "a read-only tmpfs over the writable path"),
     (f"{FS_SVC}:hidden:/srv/rzsb-secret", FS_SVC, "[Service]\nInaccessiblePaths=", "nothing hidden"),
-    # (not `BindReadOnlyPaths=`: an empty assignment resets every bind, BindPaths= ones included)
-    (f"{FS_SVC}:bind:/srv/rzsb-ro", FS_SVC, "[Service]\nBindReadOnlyPaths=/srv/rzsb-rw:/srv/rzsb-ro",
-     "another source at the read-only bind"),
+    # An empty BindReadOnlyPaths= resets every bind, BindPaths= ones (the overlay's too) included:
+    # the view's other binds are declared again, so only the read-only one is gone. (A second
+    # read-only bind at the same place is no mutation: systemd keeps the first.)
+    (f"{FS_SVC}:bind:/srv/rzsb-ro", FS_SVC, "[Service]\nBindReadOnlyPaths=\n" + "\n".join(
+        f"{k}={v}" for k, v in directives(VIEW) if k.startswith("Bind") and v != "/srv/rzsb-src:/srv/rzsb-ro"),
+     "the read-only bind gone"),
     (f"{FS_SVC}:bind:/srv/rzsb-rw", FS_SVC, "[Service]\nBindReadOnlyPaths=/srv/rzsb-src:/srv/rzsb-rw",
      "another, read-only, source at the read-write bind"),
 ]

@@ -135,3 +135,26 @@ def dev_or_hand_booted(name: str, port: int, workdir: Path) -> Iterator[HandGues
         return
     with hand_booted(name, port, workdir) as guest:
         yield guest
+
+
+@dataclass
+class RunResult:
+    rc: int
+    stdout: str
+    stderr: str
+
+
+class GuestHost:
+    """A hand-booted guest in testinfra's `Host.run` shape (`command % quoted args` over its SSH),
+    so that a `ringzero.checks.Probe` can read it: `Probe(GuestHost(guest), "node")`."""
+
+    def __init__(self, guest: HandGuest, timeout: int = 300) -> None:
+        self.guest = guest
+        self.timeout = timeout
+
+    def run(self, command: str, *args: str) -> RunResult:
+        import shlex
+
+        line = command % tuple(shlex.quote(a) for a in args) if args else command
+        res = self.guest.run(line, timeout=self.timeout)
+        return RunResult(res.returncode, res.stdout, res.stderr)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
@@ -22,7 +21,7 @@ from ringzero.kinds.landlock.render import ruleset_text
 from ringzero.plan import policies_plan
 from ringzero.playbook import RunResult, run_playbook
 from ringzero.spec import HostSpec, LandlockSpec, NodePolicies, ServiceSpec
-from tests.handboot import HandGuest
+from tests.handboot import GuestHost, HandGuest
 
 RW = "/var/lib/rz-landlock-rw"
 SVC = ServiceSpec("rz-landlock-web.service",
@@ -34,23 +33,6 @@ STRICT = LandlockSpec("rz-ll-strict", services=(SVC.name,), mode="strict", execu
 RULESET = f"/etc/ringzero/landlock/{STRICT.name}.json"
 
 
-@dataclass
-class _Result:
-    rc: int
-    stdout: str
-    stderr: str
-
-
-class GuestHost:
-    """testinfra's `Host.run` shape over the guest's SSH (arguments quoted as testinfra does)."""
-
-    def __init__(self, guest: HandGuest) -> None:
-        self.guest = guest
-
-    def run(self, command: str, *args: str) -> _Result:
-        line = command % tuple(shlex.quote(a) for a in args) if args else command
-        r = self.guest.run(line, timeout=240)
-        return _Result(r.returncode, r.stdout, r.stderr)
 
 
 def apply(guest: HandGuest, policies: NodePolicies, state: str = "present", ok: bool = True) -> RunResult:
@@ -67,7 +49,7 @@ def all_checks(policies: NodePolicies) -> list[Check]:
 
 
 def verdicts(guest: HandGuest, checks: list[Check]) -> dict[str, tuple[str, str]]:
-    probe = Probe(GuestHost(guest), "guest")
+    probe = Probe(GuestHost(guest, timeout=240), "guest")
     probe.fetch([k for c in checks for k in c.reads])
     return {c.aspect: judge(c, probe, {}, {}) for c in checks}
 

@@ -39,7 +39,7 @@ from ringzero.spec import (
     OverlaySpec,
     ServiceSpec,
 )
-from tests.handboot import HandGuest
+from tests.handboot import GuestHost, HandGuest
 
 NODE = "vm1"
 SLEEP = "/usr/bin/sleep infinity"
@@ -70,23 +70,6 @@ CLEANUP = ("rm -f /etc/systemd/system/rzsb-*.service.d/zz-rzsb-mutation.conf; "
            f"/usr/local/bin/lsns '/etc/systemd/system/{mount_unit(VIEW)}.d'; systemctl daemon-reload")
 
 
-@dataclass
-class Ran:
-    rc: int
-    stdout: str
-    stderr: str
-
-
-class GuestHost:
-    """The guest as the Probe's Host: `command % quoted args`, over the guest's ssh."""
-
-    def __init__(self, guest: HandGuest) -> None:
-        self.guest = guest
-
-    def run(self, command: str, *args: str) -> Ran:
-        line = command % tuple(shlex.quote(a) for a in args) if args else command
-        res = self.guest.run(line, timeout=300)
-        return Ran(res.returncode, res.stdout, res.stderr)
 
 
 @dataclass

@@ -222,16 +222,19 @@ module_version() { "$gobin" list -m -f '{{.Version}}' "$1"; }
 	done
 ) || exit 1
 
-# go-libvirt with one fix of ours (libvirt/go-libvirt-callback-deadlock.patch; upstream
-# digitalocean/go-libvirt#241 is open): the module's source is copied from the module cache,
+# go-libvirt with fixes of ours (libvirt/go-libvirt-*.patch, applied in name order): the
+# callback deadlock (upstream digitalocean/go-libvirt#241, open) and the stream-abort deadlock
+# of a connection lost mid-upload. The module's source is copied from the module cache,
 # patched, and used through a replace directive in the build copy's go.mod only.
 (
 	cd "$tmp/libvirt"
 	src=$("$gobin" list -m -f '{{.Dir}}' github.com/digitalocean/go-libvirt)
 	[[ -n $src && -f $src/rpc.go ]] || die "go-libvirt module source not found ($src)"
 	cp -R "$src" "$tmp/go-libvirt" && chmod -R u+w "$tmp/go-libvirt"
-	patch -s -p1 -d "$tmp/go-libvirt" <"$here/libvirt/go-libvirt-callback-deadlock.patch" ||
-		die "go-libvirt-callback-deadlock.patch does not apply to $(basename "$src")"
+	for p in "$here"/libvirt/go-libvirt-*.patch; do
+		patch -s -p1 -d "$tmp/go-libvirt" <"$p" ||
+			die "$(basename "$p") does not apply to $(basename "$src")"
+	done
 	"$gobin" mod edit -replace="github.com/digitalocean/go-libvirt=$tmp/go-libvirt"
 ) || exit 1
 
@@ -277,7 +280,7 @@ got=$("$tmp/out/bin/pulumi-resource-libvirt" -version 2>&1 || true)
 	echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "go=$("$gobin" env GOVERSION)"
 	grep -E '^[A-Z_]+=' "$here/versions.env"
-	echo "patched=github.com/digitalocean/go-libvirt (libvirt/go-libvirt-callback-deadlock.patch)"
+	echo "patched=github.com/digitalocean/go-libvirt ($(cd "$here" && echo libvirt/go-libvirt-*.patch))"
 	echo "# sha256"
 	(cd "$tmp/out/bin" && sha256sum -- *)
 } >"$tmp/out/BUILDINFO"

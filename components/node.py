@@ -39,7 +39,11 @@ def policy_names(spec: NodePoliciesSpec) -> list[str]:
     names += [f"apparmor:{p.name}" for p in spec.apparmor]
     names += [f"seccomp:{p.name}" for p in spec.seccomp]
     names += [f"ebpf:{a.name}" for a in spec.ebpf]
+    names += [f"namespaces:{n.name}" for n in spec.namespaces]
+    names += [f"fsview:{v.name}" for v in spec.fsviews]
     names += [f"landlock:{r.name}" for r in spec.landlock]
+    names += [f"firewall:{f.name}" for f in spec.firewall]
+    names += [f"sockfilter:{f.name}" for f in spec.sockfilter]
     if spec.host_prep is not None:
         names.append(f"host:{spec.host_prep}")
     return names

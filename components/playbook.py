@@ -225,10 +225,26 @@ def _run_in_process(
     return result
 
 
+def integers_restored(value: Any) -> Any:
+    """`value` with every integral float made an int again, in nested dicts and lists.
+
+    The engine hands a dynamic resource its inputs through protobuf's Struct, where every
+    number is a double: a plan's integer (a Landlock right's ABI, a port) comes back as 3.0,
+    and the node's schema check refuses it ("expected integer, got float"). An int passes the
+    schema's `number` too, so a float field whose value happens to be whole stays valid."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integers_restored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integers_restored(v) for v in value]
+    return value
+
+
 def _extravars(props: dict[str, Any], state: str, previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"ringzero_plan": props["plan"], "ringzero_state": state}
+    out: dict[str, Any] = {"ringzero_plan": integers_restored(props["plan"]), "ringzero_state": state}
     if previous is not None:
-        out["ringzero_previous_plan"] = previous
+        out["ringzero_previous_plan"] = integers_restored(previous)
     return out
 
 

@@ -116,11 +116,12 @@ class Deployed:
                 "report": c.report_path, "sarif": c.sarif_path, "failures": c.failures, "notes": c.notes}
 
     def policy_outputs(self) -> dict[str, Any]:
-        """Per node: the policies applied, what the apply changed, what it kept, drift, reboot, and
-        each installed service's exposure score (`NodePolicies.exposure`)."""
+        """Per node: the policies applied, what the apply changed, what it kept, drift, reboot,
+        what best_effort Landlock rulesets could not enforce on the node's kernel, and each
+        installed service's exposure score (`NodePolicies.exposure`)."""
         return {name: {"policies": n.policies, "changed": n.changed, "changes": n.changes,
                        "reboot_required": n.reboot_required, "kept": n.kept, "drift": n.drift,
-                       "exposure": n.exposure}
+                       "landlock_dropped": n.landlock_dropped, "exposure": n.exposure}
                 for name, n in self.policies.items()}
 
     def manifest_json(self) -> str:

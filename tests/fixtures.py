@@ -39,7 +39,7 @@ def local_topology() -> Topology:
     would catch a filter probe that ever issued it outside the filter (it blanked the hostname)."""
     data = local_config()
     for node in data.get("nodes", []):
-        for profile in node.get("seccomp", []):
+        for profile in [*node.get("seccomp", []), *(c["seccomp"] for c in node.get("confined", []) if "seccomp" in c)]:
             if profile["name"] == "no-mkdir":
                 profile["rules"][0]["names"] = ["sethostname", *profile["rules"][0]["names"]]
     return from_data(data)

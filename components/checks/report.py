@@ -36,7 +36,8 @@ MAX_RESULTS = 25_000
 _PACKAGE = CATALOGUE.resolve().parent.parent  # ringzero's own files (the catalogue) live under it
 # manifest node keys by check subject kind (`slice:web.slice` is declared under the node's `slices`)
 _DECLARED_UNDER = {"service": "services", "slice": "slices", "apparmor": "apparmor", "seccomp": "seccomp",
-                   "ebpf": "ebpf", "landlock": "landlock", "firewall": "firewall", "sockfilter": "sockfilter"}
+                   "ebpf": "ebpf", "namespaces": "namespaces", "fsview": "fsviews", "landlock": "landlock",
+                   "firewall": "firewall", "sockfilter": "sockfilter"}
 
 
 def ringzero_version() -> str:

@@ -156,6 +156,35 @@ def test_up_applied_the_policies_and_compliance_is_green(stack: Stack) -> None:
     assert "ringzero-demo-enforce (enforce)" in vm1.ssh("cat /sys/kernel/security/apparmor/profiles")
 
 
+def test_the_demo_workload_is_confined_by_every_kind(stack: Stack) -> None:
+    """The reference stack's ConfinedServiceSpec on vm1, seen on the running workload: its slice,
+    the AppArmor profile it runs under, its seccomp filter, its private namespaces, its read-only
+    view, the Landlock launcher's ruleset, its cgroup eBPF filter, and the node's nftables table."""
+    vm1, unit = stack.guest("vm1"), "ringzero-demo-web.service"
+    pid = vm1.ssh(f"systemctl show -p MainPID --value {unit}")
+    assert pid != "0", vm1.ssh(f"systemctl status {unit} || true")
+    assert vm1.ssh(f"cat /proc/{pid}/cgroup") == f"0::/web.slice/{unit}"
+    assert vm1.ssh(f"cat /proc/{pid}/attr/current") == "ringzero-demo-web (enforce)"
+    assert re.search(r"^Seccomp:\s+2$", vm1.ssh(f"cat /proc/{pid}/status"), re.M)
+    ns = {t: vm1.ssh(f"readlink /proc/{pid}/ns/{t} /proc/1/ns/{t}").split() for t in
+          ("net", "ipc", "uts", "mnt", "pid", "user", "cgroup")}
+    assert {t for t, (mine, init) in ns.items() if mine != init} == {"net", "ipc", "uts", "mnt"}, ns
+    assert vm1.ssh(f"nsenter -t {pid} -m findmnt -no OPTIONS /usr").startswith("ro,")
+    # hidden: InaccessiblePaths= mounts an empty, mode-0 node over /home in its namespace only
+    assert vm1.ssh(f"nsenter -t {pid} -m findmnt -no TARGET --mountpoint /home") == "/home"
+    assert vm1.ssh(f"nsenter -t {pid} -m stat -c %a /home") == "0"
+    assert vm1.ssh("findmnt -no TARGET --mountpoint /home || true") == ""
+    environ = vm1.ssh(f"tr '\\0' '\\n' < /proc/{pid}/environ").splitlines()
+    assert any(line.startswith("RINGZERO_LANDLOCK=demo-web ") for line in environ), environ
+    assert vm1.ssh(f"systemctl show -P IPAddressDeny {unit}") != ""
+    assert "table inet ringzero_demo" in vm1.ssh("nft list tables")
+    policies = stack.outputs()["policies"]["vm1"]
+    assert 0 < policies["exposure"][unit] <= 8.0, policies["exposure"]
+    # Debian 12's kernel has Landlock ABI 2: best_effort reports what it could not enforce
+    assert policies["landlock_dropped"] == ["Landlock 'demo-web' (best_effort): the node's Landlock ABI is 2; "
+                                            "dropped truncate (ABI 3), ioctl_dev (ABI 5)"]
+
+
 def test_no_secret_on_disk_after_up(stack: Stack) -> None:
     """The access key and the passphrase exist in plain text nowhere: state (secrets are
     ciphertext there), logs, ansible-runner's artifacts, caches, temp dirs; and the key
@@ -320,7 +349,8 @@ def _dead_pid() -> int:
 def test_killed_up_leaves_no_secret_and_a_rerun_recovers(stack: Stack) -> None:
     """SIGKILL of `pulumi up` while Ansible applies vm1's plan; then `pulumi cancel` and a re-run."""
     needles = secret_needles(stack)
-    web = next(s for s in stack.config["ringzero:nodes"][0]["slices"] if s["name"] == "web.slice")
+    web = stack.config["ringzero:nodes"][0]["confined"][0]["slice"]  # the demo workload's slice
+    assert web["name"] == "web.slice", web
     web["memory_max"] = "640M"  # an apply on vm1: its PlaybookRun updates
     stack.write_config()
     tmp = Path(tempfile.gettempdir())
@@ -436,6 +466,7 @@ def test_removing_the_policies_leaves_the_guests_clean(stack: Stack) -> None:
     assert vm2.ssh(leftovers_script(declared, "vm2")) == ""
     assert "ringzero-demo" not in vm1.ssh("cat /sys/kernel/security/apparmor/profiles")
     assert vm1.ssh("ls /sys/fs/cgroup | grep -E '^(web|batch)' || true") == ""
+    assert "ringzero" not in vm1.ssh("nft list tables")  # the demo's table gone, no other touched
     # the image's own packages stay: removing host preparation never uninstalls anything
     assert vm2.ssh("dpkg-query -W -f '${db:Status-Status}' libvirt-daemon-system") == "installed"
     assert stack.outputs().get("compliance") is None  # no policies: no ComplianceCheck

@@ -71,7 +71,7 @@ def test_bad_input_fails_preview_with_the_message(tmp_path: Path) -> None:
     res = project.pulumi("preview", check=False)
     out = res.stdout + res.stderr
     assert res.returncode != 0
-    assert "CgroupSlice 'web.slice': cpu_weight=0 is invalid; allowed: an integer from 1 to 10000" in out
+    assert "CgroupSlice 'web-api.slice': cpu_weight=0 is invalid; allowed: an integer from 1 to 10000" in out
     assert "Traceback" not in out
     # nothing was created: the stack's state holds no resources
     state = json.loads(project.pulumi("stack", "export").stdout)

@@ -69,7 +69,8 @@ class FaultStack(Stack):
 
     def set_memory_max(self, value: str) -> None:
         """A change that makes the node's PlaybookRun apply again (web.slice's MemoryMax)."""
-        web = next(s for s in self.config["ringzero:nodes"][0]["slices"] if s["name"] == "web.slice")
+        web = self.config["ringzero:nodes"][0]["confined"][0]["slice"]  # the demo's confined slice
+        assert web["name"] == "web.slice", web
         web["memory_max"] = value
         self.write_config()
 

@@ -116,4 +116,4 @@ def test_program_that_preview_refuses_is_one_line_and_exit_2(command: str, tmp_p
     config.write_text(yaml.safe_dump(doc))
     args = ["--program", str(ROOT / "__main__.py"), "--config", str(config)]
     args += ["--out", str(tmp_path / "out")] if command == "render" else []
-    _one_error_line(_ringzero(command, *args), "--program", "CgroupSlice 'web.slice': cpu_weight=0 is invalid")
+    _one_error_line(_ringzero(command, *args), "--program", "CgroupSlice 'web-api.slice': cpu_weight=0 is invalid")

@@ -138,7 +138,7 @@ def test_node_policies_expose_what_their_run_applied(mocks: RecordingMocks) -> p
         assert changed is None  # under mocks the run echoes its inputs: nothing applied
 
     assert set(outputs) == {"vm1", "vm2"} and set(outputs["vm1"]) == {
-        "policies", "changed", "changes", "reboot_required", "kept", "drift", "exposure"}
+        "policies", "changed", "changes", "reboot_required", "kept", "drift", "landlock_dropped", "exposure"}
     # scored offline where systemd-analyze is installed (tests/validate/test_exposure.py scores for real)
     assert set(outputs["vm1"]["exposure"]) <= {s.name for s in topology.nodes[0].services}
     return _settle([outputs["vm1"]["policies"], outputs["vm2"]["policies"], outputs["vm1"]["changed"]]).apply(check)

@@ -40,7 +40,7 @@ def test_schema_rejects_structure_errors_with_location() -> None:
 def test_loading_revalidates_values() -> None:
     doc = to_manifest(local_topology())
     doc["nodes"][0]["slices"][0]["cpu_weight"] = 0
-    with pytest.raises(SpecError, match=r"CgroupSlice 'web.slice': cpu_weight=0 is invalid"):
+    with pytest.raises(SpecError, match=r"CgroupSlice 'web-api.slice': cpu_weight=0 is invalid"):
         from_manifest(doc)
 
 

@@ -35,24 +35,32 @@ def test_plan_carries_every_rendered_file_with_its_feature() -> None:
     assert features["/var/lib/kubelet/seccomp/profiles/ringzero/no-mkdir.json"] == "seccomp"
     assert features["/etc/systemd/system/ringzero-ebpf-execsnoop.service"] == "ebpf"
     assert features["/etc/default/grub.d/ringzero-xen.cfg"] == "host_prep"
-    assert all(f["mode"] == "0644" for f in PLAN["files"].values())
+    assert features["/etc/ringzero/nftables/demo.nft"] == "firewall"
+    assert features["/etc/systemd/system/ringzero-demo-web.service.d/ringzero-namespaces-demo-web.conf"] == "namespaces"
+    # the Landlock launcher is the one program among them
+    assert {p: f["mode"] for p, f in PLAN["files"].items() if f["mode"] != "0644"} == {
+        "/usr/local/libexec/ringzero/landlock-exec": "0755"}
 
 
 def test_units_restart_when_any_of_their_files_change() -> None:
     units = {u["unit"]: u for u in PLAN["units"]}
     web = units["ringzero-demo-web.service"]
     assert web["owned"] is True and web["feature"] == "services"
-    assert web["files"] == [
+    dropins = "/etc/systemd/system/ringzero-demo-web.service.d/ringzero-"
+    assert web["files"] == [  # its unit, every part's drop-in, and what its launcher reads and is
+        "/etc/ringzero/landlock/demo-web.json",
         "/etc/systemd/system/ringzero-demo-web.service",
-        "/etc/systemd/system/ringzero-demo-web.service.d/ringzero-seccomp-no-mkdir.conf",
-        "/etc/systemd/system/ringzero-demo-web.service.d/ringzero-slice.conf",
+        *(dropins + part for part in ("apparmor-ringzero-demo-web.conf", "fsview-demo-web.conf",
+                                      "namespaces-demo-web.conf", "seccomp-no-mkdir.conf", "slice.conf",
+                                      "sockfilter-demo-web.conf")),
+        "/usr/local/libexec/ringzero/landlock-exec",
     ]
     assert units["ringzero-ebpf-execsnoop.service"]["owned"] is True
 
 
 def test_apparmor_modes_slices_and_packages() -> None:
     assert [(p["name"], p["mode"]) for p in PLAN["apparmor"]] == [
-        ("ringzero-demo-enforce", "enforce"), ("ringzero-demo-complain", "complain")]
+        ("ringzero-demo-enforce", "enforce"), ("ringzero-demo-complain", "complain"), ("ringzero-demo-web", "enforce")]
     web = next(s for s in PLAN["slices"] if s["unit"] == "web.slice")
     assert web["properties"]["MemoryMax"] == "536870912" and web["properties"]["CPUQuota"] == "50%"
     assert web["expect"]["CPUQuotaPerSecUSec"] == "500ms"

@@ -62,6 +62,25 @@ def test_manifests_and_plans_validate_against_the_generated_schemas() -> None:
         assert node_validator.plan_errors(plan) == []
 
 
+def test_a_plan_through_the_engines_struct_is_valid_again_once_its_integers_are_restored() -> None:
+    """A dynamic resource's inputs travel as protobuf Struct, where every number is a double:
+    vm1's plan (Landlock's `needs` are ABI numbers) comes back with floats that the node's
+    schema check refuses; PlaybookRun restores them before the plan leaves for the node."""
+    from google.protobuf import json_format, struct_pb2
+
+    from ringzero.playbook import integers_restored
+
+    plan = json.loads(json.dumps(node_plan(local_topology(), "vm1")))
+    assert plan["landlock"], "the reference vm1 declares a Landlock ruleset"
+    struct = struct_pb2.Struct()
+    struct.update(plan)
+    through = json_format.MessageToDict(struct)
+    assert isinstance(through["landlock"][0]["needs"]["execute"], float)
+    assert any("expected integer, got float" in e for e in node_validator.plan_errors(through))
+    assert integers_restored(through) == plan
+    assert node_validator.plan_errors(integers_restored(through)) == []
+
+
 def test_the_node_carries_the_same_schema() -> None:
     assert schema.plan_schema_doc() == node_validator.SCHEMA
     assert set(NodePlan.__annotations__) - {"owner", "landlock"} == set(node_validator.SCHEMA["required"])

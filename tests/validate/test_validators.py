@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -93,13 +94,23 @@ def test_apparmor_parser_rejects_a_broken_profile(tmp_path: Path) -> None:
 
 # ---- systemd --------------------------------------------------------------------------------
 
+LIBEXEC = "/usr/local/libexec/ringzero/"
+
+
 def _unit_tree(tmp_path: Path) -> Path:
     """The node's /etc/systemd/system as rendered (the demo service the drop-ins target included)."""
     root = tmp_path / "system"
+    # ringzero's own programs (Landlock's launcher) are not installed on this machine: written
+    # to a temp dir, executable, and the units pointed there, so verify checks them too
+    programs = tmp_path / "libexec"
+    programs.mkdir()
+    for name in _names(contains=LIBEXEC):
+        (programs / name.split(LIBEXEC, 1)[1]).write_text(ARTIFACTS[name])
+        (programs / name.split(LIBEXEC, 1)[1]).chmod(0o755)
     for name in _names(contains="/etc/systemd/system/"):
         rel = name.split("/etc/systemd/system/", 1)[1]
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(ARTIFACTS[name])
+        (root / rel).write_text(ARTIFACTS[name].replace(LIBEXEC, f"{programs}/"))
     assert (root / "ringzero-demo-web.service").exists(), "the reference stack declares the service it confines"
     return root
 
@@ -130,11 +141,16 @@ def test_systemd_verify_rejects_a_bad_directive(tmp_path: Path) -> None:
 
 
 def test_dropins_apply_to_the_service(tmp_path: Path) -> None:
-    root = _unit_tree(tmp_path)
-    env = {**os.environ, "SYSTEMD_UNIT_PATH": f"{root}:"}
-    res = _run("systemd-analyze", "cat-config", "--no-pager", str(root / "ringzero-demo-web.service"), env=env)
+    tree = tmp_path / "root"
+    shutil.copytree(_unit_tree(tmp_path), tree / "etc" / "systemd" / "system")
+    root = tree / "etc" / "systemd" / "system"
+    res = _run("systemd-analyze", f"--root={tree}", "cat-config", "--no-pager",
+               "systemd/system/ringzero-demo-web.service")
     dropins = sorted(p.name for p in (root / "ringzero-demo-web.service.d").iterdir())
-    assert dropins == ["ringzero-seccomp-no-mkdir.conf", "ringzero-slice.conf"], res.stderr
+    assert dropins == [f"ringzero-{part}.conf" for part in (
+        "apparmor-ringzero-demo-web", "fsview-demo-web", "namespaces-demo-web", "seccomp-no-mkdir", "slice",
+        "sockfilter-demo-web")], res.stderr
+    assert all(f"# {root}/ringzero-demo-web.service.d/{d}" in res.stdout for d in dropins), res.stdout + res.stderr
 
 
 # ---- seccomp (libseccomp) ---------------------------------------------------------------------

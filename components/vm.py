@@ -180,6 +180,8 @@ class VirtualMachine(pulumi.ComponentResource):
         super().__init__("ringzero:index:VirtualMachine", name, None, opts)
         self.spec = spec
         child = pulumi.ResourceOptions(parent=self, provider=host.provider)
+        # named volumes in the pool (the name is their identity): replaced by deleting first
+        named = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(delete_before_replace=True))
         pool = host.spec.pool
         self.disk = libvirt.Volume(
             f"{name}-disk",
@@ -188,7 +190,7 @@ class VirtualMachine(pulumi.ComponentResource):
             base_volume_id=image.volume.id,
             format="qcow2",
             size=spec.disk_gib * GIB if spec.disk_gib else None,
-            opts=child,
+            opts=named,
         )
         cloud = pulumi.Output.all(
             pulumi.Output.all(*authorized_keys),
@@ -206,7 +208,7 @@ class VirtualMachine(pulumi.ComponentResource):
             pool=pool,
             user_data=pulumi.Output.secret(cloud[0]),
             meta_data=cloud[1],
-            opts=child,
+            opts=named,
         )
         img = image.spec
         direct = spec.boot == "kernel"

@@ -169,7 +169,7 @@ def test_the_demo_workload_is_confined_by_every_kind(stack: Stack) -> None:
     ns = {t: vm1.ssh(f"readlink /proc/{pid}/ns/{t} /proc/1/ns/{t}").split() for t in
           ("net", "ipc", "uts", "mnt", "pid", "user", "cgroup")}
     assert {t for t, (mine, init) in ns.items() if mine != init} == {"net", "ipc", "uts", "mnt"}, ns
-    assert vm1.ssh(f"nsenter -t {pid} -m findmnt -no OPTIONS /usr").startswith("ro,")
+    assert vm1.ssh(f"nsenter -t {pid} -m findmnt -no OPTIONS -T /usr").startswith("ro,")  # ProtectSystem=strict
     # hidden: InaccessiblePaths= mounts an empty, mode-0 node over /home in its namespace only
     assert vm1.ssh(f"nsenter -t {pid} -m findmnt -no TARGET --mountpoint /home") == "/home"
     assert vm1.ssh(f"nsenter -t {pid} -m stat -c %a /home") == "0"

@@ -178,26 +178,36 @@ def test_libvirtd_restarted_during_up_then_rerun(fstack: FaultStack, baseline: B
         assert time.monotonic() < deadline, "pulumi up did not start creating the volume"
         time.sleep(0.2)
     source = Path(image["source"])
-    _stop_libvirtd_mid_upload(proc, log, source if source.is_absolute() else fstack.project.dir / source)
+    source = source if source.is_absolute() else fstack.project.dir / source
+    _stop_libvirtd_mid_upload(proc, log, source)
     time.sleep(2)
     subprocess.run([str(ROOT / "tools/hypervisor/start.sh")], check=True, capture_output=True, timeout=120)
-    proc.wait(timeout=900)  # the provider fails the upload (it hung here for good before the go-libvirt fix)
-    if proc.returncode != 0:  # the documented recovery: run it again ...
-        res = fstack.project.pulumi("up", "--yes", check=False, timeout=1500)
-        if res.returncode != 0:
-            # ... and when the interrupted create had made the volume, libvirt refuses the new
-            # one on its name: remove it with virsh, run again (README: "After a killed run")
-            out = res.stdout + res.stderr
-            assert "exists already" in out or "already exists" in out, "\n".join(
-                line for line in out.splitlines() if "error" in line.lower())
+    out = _pulumi_up_fails(fstack, proc, log)  # it hung here for good before the go-libvirt fix
+    assert "procedure interrupted while awaiting response" in out, _errors(out)
+    # the documented recovery (README: "When a run is interrupted"): run it again ...
+    res = fstack.project.pulumi("up", "--yes", check=False, timeout=1500)
+    if res.returncode != 0:
+        out = res.stdout + res.stderr
+        partial = re.search(r"updating (urn:pulumi:\S+Volume::\S+?): ", out)
+        if partial:
+            # ... the volume whose upload was cut is in the state, created with an error, and
+            # libvirt's provider cannot update a volume: replace it (delete, upload again)
+            assert "doesn't support update" in out, _errors(out)
+            fstack.project.pulumi("up", "--yes", "--replace", partial.group(1), timeout=1500)
+        else:
+            # ... or the create made the volume but the state lost it: libvirt refuses the
+            # new one on its name; remove it with virsh, run again
+            assert "exists already" in out or "already exists" in out, _errors(out)
             for name in _volumes("spare"):
                 virsh("vol-delete", "--pool", "default", name)
             fstack.project.pulumi("up", "--yes", timeout=1500)
-        pending = json.loads(fstack.project.pulumi("stack", "export").stdout)["deployment"].get("pending_operations")
-        if any(op["type"] == "creating" for op in pending or []):
-            fstack.project.pulumi("refresh", "--yes", "--clear-pending-creates", "--run-program", timeout=900)
+    pending = json.loads(fstack.project.pulumi("stack", "export").stdout)["deployment"].get("pending_operations")
+    if any(op["type"] == "creating" for op in pending or []):
+        fstack.project.pulumi("refresh", "--yes", "--clear-pending-creates", "--run-program", timeout=900)
     volumes = _volumes("spare")
     assert len(volumes) == 1, volumes
+    pool = Path(re.findall(r"<path>(.*)</path>", virsh("pool-dumpxml", "default"))[0])
+    assert (pool / volumes[0]).stat().st_size == source.stat().st_size  # uploaded whole this time
     assert virsh("domuuid", NODE).strip() == uuid and virsh("domstate", NODE).strip() == "running"
     fstack.config["ringzero:images"].pop()
     fstack.write_config()
@@ -229,6 +239,10 @@ def _stop_libvirtd_mid_upload(proc: subprocess.Popen[bytes], log: Path, source: 
         os.kill(pid, signal.SIGTERM)
         os.kill(pid, signal.SIGCONT)
     subprocess.run([str(ROOT / "tools/hypervisor/stop.sh")], check=True, capture_output=True, timeout=120)
+
+
+def _errors(out: str) -> str:
+    return "\n".join(line for line in out.splitlines() if "error" in line.lower())
 
 
 def _volumes(word: str) -> list[str]:

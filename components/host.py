@@ -19,13 +19,16 @@ class HypervisorHost(pulumi.ComponentResource):
 
     def __init__(
         self, name: str, spec: HostSpec, *, uri: pulumi.Input[str] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
+        ready_after: list[pulumi.Resource] | None = None, opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`uri` overrides spec.uri with the URI to connect with (ssh key and known_hosts added)."""
+        """`uri` overrides spec.uri with the URI to connect with (ssh key and known_hosts added);
+        `ready_after`: what must be done before the provider is used (a component's own
+        `depends_on` does not reach its children, so it is given to the provider itself)."""
         super().__init__("ringzero:index:HypervisorHost", name, None, opts)
         self.spec = spec
         self.provider = libvirt.Provider(
-            f"{name}-libvirt", uri=uri if uri is not None else spec.uri, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-libvirt", uri=uri if uri is not None else spec.uri,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=ready_after or None),
         )
         self.uri = pulumi.Output.from_input(spec.uri)
         self.kind = pulumi.Output.from_input(spec.kind)

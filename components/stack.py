@@ -30,6 +30,7 @@ from .node import NodePolicies
 from .plan import host_settings, policies_plan
 from .playbook import PlaybookRun
 from .spec import BaseImageSpec, HostSpec, SpecError, Topology, from_data, to_manifest
+from .spec import NodePolicies as NodePoliciesSpec
 from .vm import VirtualMachine
 
 SECTIONS = ("hosts", "images", "vms", "nodes")
@@ -197,8 +198,14 @@ def deploy(
             else:
                 vm = out.vms[h.via_vm]
                 uri = connect[h.name] = _remote_uri(h, access.private_key, vm.known_hosts)
-                deps = [vm.ready] if vm.ready is not None else [vm]
-                out.hosts[h.name] = HypervisorHost(h.name, h, uri=uri, opts=pulumi.ResourceOptions(depends_on=deps))
+                deps: list[pulumi.Resource] = [vm.ready] if vm.ready is not None else [vm]
+                # the VM's own policies (its host preparation among them) are applied before
+                # its libvirtd is used: the first connection starts libvirtd, whose QEMU
+                # probe holds the KVM module that host preparation may have to reload
+                node = next((n for n in topology.nodes if n.node == vm.spec.name and not n.is_empty), None)
+                if apply_policies and node is not None:
+                    deps.append(_node_policies(topology, out, node).run)
+                out.hosts[h.name] = HypervisorHost(h.name, h, uri=uri, ready_after=deps)
             for img in (i for i in topology.images if i.host == h.name):
                 out.images[(img.host, img.name)] = BaseImage(_image_resource_name(img), img, host=out.hosts[h.name])
             for spec in (v for v in topology.vms if v.host == h.name):
@@ -218,29 +225,36 @@ def deploy(
     return out
 
 
+def _node_policies(topology: Topology, out: Deployed, node: NodePoliciesSpec) -> NodePolicies:
+    """The NodePolicies of `node` (made once; a VM hosting libvirtd gets its own earlier)."""
+    if node.node in out.policies:
+        return out.policies[node.node]
+    vm = out.vms.get(node.node)
+    if vm is None or vm.ready is None:
+        raise pulumi.RunError(
+            f"Node '{node.node}': ringzero applies policies over SSH to running VMs it declares with an "
+            f"ssh_port; {node.node!r} is not one (apply to a host with the playbooks and `ringzero check`)"
+        )
+    try:  # planning refuses too (a service scoring above its max_exposure): fail preview with the message
+        plan = policies_plan(node, host_settings(topology, node.node))
+    except SpecError as e:
+        raise pulumi.RunError(str(e)) from None
+    applied = out.policies[node.node] = NodePolicies(
+        node.node, node, plan=plan, connection=node_connection(vm),
+        private_key=out.access_key.private_key, opts=pulumi.ResourceOptions(parent=vm, depends_on=[vm.ready]),
+    )
+    out.runs[node.node] = applied.run
+    return applied
+
+
 def _apply_policies(topology: Topology, out: Deployed, compliance: bool, enforce: bool,
                     waivers: str | Sequence[Mapping[str, Any]] | None) -> None:
     nodes: list[dict[str, Any]] = []
     for node in topology.nodes:
         if node.is_empty:
             continue
-        vm = out.vms.get(node.node)
-        if vm is None or vm.ready is None:
-            raise pulumi.RunError(
-                f"Node '{node.node}': ringzero applies policies over SSH to running VMs it declares with an "
-                f"ssh_port; {node.node!r} is not one (apply to a host with the playbooks and `ringzero check`)"
-            )
-        conn = node_connection(vm)
-        try:  # planning refuses too (a service scoring above its max_exposure): fail preview with the message
-            plan = policies_plan(node, host_settings(topology, node.node))
-        except SpecError as e:
-            raise pulumi.RunError(str(e)) from None
-        applied = out.policies[node.node] = NodePolicies(
-            node.node, node, plan=plan, connection=conn,
-            private_key=out.access_key.private_key, opts=pulumi.ResourceOptions(parent=vm, depends_on=[vm.ready]),
-        )
-        out.runs[node.node] = applied.run
-        nodes.append(conn)
+        _node_policies(topology, out, node)
+        nodes.append(node_connection(out.vms[node.node]))
     if out.runs and compliance:
         out.compliance = ComplianceCheck(
             "compliance", manifest=out.manifest_json(), nodes=nodes, private_key=out.access_key.private_key,

@@ -42,8 +42,9 @@ def faults_config() -> dict[str, Any]:
     host = next(h for h in ref["ringzero:hosts"] if h["name"] == "local")
     image = next(i for i in ref["ringzero:images"] if i["name"] == "debian-12")
     vm = {**next(v for v in ref["ringzero:vms"] if v["name"] == "vm1"), "name": NODE, "ssh_port": PORT}
-    # vm1's services, slices, AppArmor profiles and seccomp filter; not its eBPF agent and Xen
-    # host preparation, whose start-up and update-grub only make every apply slower here
+    # vm1's policies (its confined demo with every isolation kind, slices, AppArmor profiles, firewall);
+    # not its eBPF agent and Xen host preparation, whose start-up and update-grub only make every
+    # apply slower here
     vm1 = next(n for n in ref["ringzero:nodes"] if n["node"] == "vm1")
     node = {**{k: v for k, v in vm1.items() if k not in ("ebpf", "host_prep")}, "node": NODE}
     return {"ringzero:hosts": [host], "ringzero:images": [image], "ringzero:vms": [vm], "ringzero:nodes": [node]}

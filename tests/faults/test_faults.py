@@ -206,8 +206,7 @@ def test_libvirtd_restarted_during_up_then_rerun(fstack: FaultStack, baseline: B
         fstack.project.pulumi("refresh", "--yes", "--clear-pending-creates", "--run-program", timeout=900)
     volumes = _volumes("spare")
     assert len(volumes) == 1, volumes
-    pool = Path(re.findall(r"<path>(.*)</path>", virsh("pool-dumpxml", "default"))[0])
-    assert (pool / volumes[0]).stat().st_size == source.stat().st_size  # uploaded whole this time
+    assert (_pool_dir() / volumes[0]).stat().st_size == source.stat().st_size  # uploaded whole this time
     assert virsh("domuuid", NODE).strip() == uuid and virsh("domstate", NODE).strip() == "running"
     fstack.config["ringzero:images"].pop()
     fstack.write_config()
@@ -221,7 +220,7 @@ def _stop_libvirtd_mid_upload(proc: subprocess.Popen[bytes], log: Path, source: 
     past 16 MiB, libvirtd is frozen (SIGSTOP), the file is seen short of the source's size,
     then SIGTERM and SIGCONT end it, and stop.sh finishes (as a restart by the OS would)."""
     full = source.stat().st_size
-    pool = Path(re.findall(r"<path>(.*)</path>", virsh("pool-dumpxml", "default"))[0])
+    pool = _pool_dir()
     pid = int(re.findall(r"^libvirtd=(\d+)$", Path("/run/ringzero/libvirt.pids").read_text(), re.M)[0])
     deadline = time.monotonic() + 600
     volume: Path | None = None
@@ -239,6 +238,11 @@ def _stop_libvirtd_mid_upload(proc: subprocess.Popen[bytes], log: Path, source: 
         os.kill(pid, signal.SIGTERM)
         os.kill(pid, signal.SIGCONT)
     subprocess.run([str(ROOT / "tools/hypervisor/stop.sh")], check=True, capture_output=True, timeout=120)
+
+
+def _pool_dir() -> Path:
+    """Where pool `default` keeps its volumes (a dir pool: a volume is the file of its name)."""
+    return Path(re.findall(r"<path>(.*)</path>", virsh("pool-dumpxml", "default"))[0])
 
 
 def _errors(out: str) -> str:

@@ -238,6 +238,22 @@ module_version() { "$gobin" list -m -f '{{.Version}}' "$1"; }
 	"$gobin" mod edit -replace="github.com/digitalocean/go-libvirt=$tmp/go-libvirt"
 ) || exit 1
 
+# terraform-provider-libvirt with additions of ours (libvirt/terraform-provider-libvirt-*.patch):
+# `keydata` and `hostkey` in a qemu+ssh URI carry the key and the pinned host key themselves,
+# so the provider of a remote host is configured from the state alone (plain `pulumi destroy`,
+# `pulumi refresh` without the program) and no key file is written for it. Same mechanism.
+(
+	cd "$tmp/libvirt"
+	src=$("$gobin" list -m -f '{{.Dir}}' github.com/dmacvicar/terraform-provider-libvirt)
+	[[ -n $src && -f $src/libvirt/uri/ssh.go ]] || die "terraform-provider-libvirt module source not found ($src)"
+	cp -R "$src" "$tmp/terraform-provider-libvirt" && chmod -R u+w "$tmp/terraform-provider-libvirt"
+	for p in "$here"/libvirt/terraform-provider-libvirt-*.patch; do
+		patch -s -p1 -d "$tmp/terraform-provider-libvirt" <"$p" ||
+			die "$(basename "$p") does not apply to $(basename "$src")"
+	done
+	"$gobin" mod edit -replace="github.com/dmacvicar/terraform-provider-libvirt=$tmp/terraform-provider-libvirt"
+) || exit 1
+
 gobuild() { # dir ldflags output package
 	(cd "$1" && "$gobin" build -trimpath -ldflags "$2" -o "$3" "$4") ||
 		die "go build of $4 failed (see above)"
@@ -281,6 +297,7 @@ got=$("$tmp/out/bin/pulumi-resource-libvirt" -version 2>&1 || true)
 	echo "go=$("$gobin" env GOVERSION)"
 	grep -E '^[A-Z_]+=' "$here/versions.env"
 	echo "patched=github.com/digitalocean/go-libvirt ($(cd "$here" && echo libvirt/go-libvirt-*.patch))"
+	echo "patched=github.com/dmacvicar/terraform-provider-libvirt ($(cd "$here" && echo libvirt/terraform-provider-libvirt-*.patch))"
 	echo "# sha256"
 	(cd "$tmp/out/bin" && sha256sum -- *)
 } >"$tmp/out/BUILDINFO"

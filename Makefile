@@ -160,9 +160,9 @@ preview: stack-select
 up: stack-select
 	pulumi up --stack $(STACK) --yes
 
-# --run-program: VMs shut down cleanly (a before_delete hook in the program) before removal
+# plain destroy: each VM's GuestLifecycle shuts it down through ACPI before its domain goes
 destroy: stack-select
-	pulumi destroy --stack $(STACK) --yes --run-program
+	pulumi destroy --stack $(STACK) --yes
 
 # ---- packaging and benchmarks -----------------------------------------------------------------
 wheel:

@@ -44,7 +44,7 @@ def with_pulumi(tmp: Path) -> float:
         project.pulumi("up", "--yes", timeout=1200)  # returns once SshReady saw SSH answer
         return time.monotonic() - t0
     finally:
-        project.pulumi("destroy", "--yes", "--run-program", check=False, timeout=900)
+        project.pulumi("destroy", "--yes", check=False, timeout=900)
 
 
 def main() -> None:

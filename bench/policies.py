@@ -141,7 +141,7 @@ def main() -> None:
             noop = noop_ratio(stack, tmp)
             apply = apply_ratio(stack, tmp)
         finally:
-            project.pulumi("destroy", "--yes", "--run-program", check=False, timeout=900)
+            project.pulumi("destroy", "--yes", check=False, timeout=900)
     print(json.dumps({"noop": noop, "apply": apply}, indent=1))
     print(f"no-op pulumi up: {noop['noop_up_s']} s vs {noop['floor_noop_up_s']} s for {noop['resources']} plain "
           f"dynamic resources: {noop['ratio']}x; Ansible runs {noop['ansible_runs_during_noop']}, "

@@ -91,7 +91,7 @@ class SshReadyProvider(dyn.ResourceProvider):
                                 outs={**props, "waited_s": round(waited, 1)})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        keys = ("vm", "host", "port", "user", "host_public_key", "domain_id", "console_log")
+        keys = ("vm", "host", "port", "user", "host_public_key", "domain_id", "console_log", "boots")
         changed = [k for k in keys if olds.get(k) != news.get(k)]
         return dyn.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
@@ -103,7 +103,8 @@ class SshReadyProvider(dyn.ResourceProvider):
 
 
 class SshReady(dyn.Resource, module="ringzero", name="SshReady"):
-    """Done once `vm` answers SSH on host:port with the pinned host key."""
+    """Done once `vm` answers SSH on host:port with the pinned host key; waited for again when
+    `boots` (GuestLifecycle's count of the restarts it made) changes."""
 
     waited_s: pulumi.Output[float]
 
@@ -111,7 +112,7 @@ class SshReady(dyn.Resource, module="ringzero", name="SshReady"):
         self, name: str, *, vm: str, host: str, port: int, user: str,
         private_key: pulumi.Input[str], host_public_key: pulumi.Input[str],
         domain_id: pulumi.Input[str], console_log: str, timeout_s: int = DEFAULT_TIMEOUT_S,
-        opts: pulumi.ResourceOptions | None = None,
+        boots: pulumi.Input[int] | None = None, opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"],
                                                                          aliases=DYNAMIC_ALIASES))
@@ -121,7 +122,7 @@ class SshReady(dyn.Resource, module="ringzero", name="SshReady"):
                 "vm": vm, "host": host, "port": port, "user": user,
                 "private_key": pulumi.Output.secret(private_key), "host_public_key": host_public_key,
                 "domain_id": domain_id, "console_log": console_log, "timeout_s": timeout_s,
-                "waited_s": None,
+                "boots": boots, "waited_s": None,
             },
             opts,
         )

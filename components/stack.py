@@ -11,6 +11,7 @@ Example, in a stack's ``__main__.py``::
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -130,36 +131,33 @@ class Deployed:
 
 
 def key_dir(project: str, stack: str) -> Path:
-    """Where a run keeps the SSH files of a stack's remote libvirt URIs (the Go provider reads files).
-
-    The path is stable (it is part of the provider's URI in state: a new path would be a
-    provider diff on every `pulumi up`); what is in it exists only while a program run needs
-    it (see ssh_uri_with_files).
-    """
+    """Where versions before 2026-12-02 kept the key files of a stack's remote libvirt URIs for
+    a run. Nothing is written there any more (see remote_uri); what a killed run of such a
+    version left is removed by the next run (keyfiles.sweep_run_dirs: its owner is gone)."""
     cache = Path(os.environ.get("RINGZERO_CACHE", Path.home() / ".cache" / "ringzero"))
     return cache / "keys" / f"{project}-{stack}"
 
 
-def ssh_uri_with_files(host: HostSpec, private_key: str, known_hosts: str) -> str:
-    """host.uri plus keyfile/knownhosts query parameters, writing both files (0600) for this run.
+def _b64url(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
-    Only paths reach the state; the key itself stays a secret there. The directory is
-    created afresh by this program run (0700, ours, not a symlink) and removed when the
-    program exits: the Pulumi program lives until the engine has finished, so the provider
-    has the key for the whole update, destroy (`--run-program`) or refresh (`--run-program`).
-    A directory left by a killed run is removed by a watcher process or else by the next run.
+
+def ssh_uri_inline(host: HostSpec, private_key: str, known_hosts: str) -> str:
+    """host.uri with the key and the pinned host key in it (`keydata`, `hostkey`: unpadded
+    base64url, read by our build of the provider; tools/pulumi/libvirt/*inline-ssh*.patch).
+
+    The provider is then configured from the state alone: plain `pulumi destroy` and
+    `pulumi refresh` need no program run, and no key file exists for it. The URI is a
+    Pulumi secret (ciphertext in the state, `[secret]` in previews and logs).
     """
-    d = keyfiles.claim_run_dir(key_dir(pulumi.get_project(), pulumi.get_stack()))
-    key = keyfiles.replace_secret(d / "access", private_key if private_key.endswith("\n") else private_key + "\n")
-    kh = keyfiles.replace_secret(d / f"known_hosts-{host.name}", known_hosts + "\n")
-    return f"{host.uri}?keyfile={key}&knownhosts={kh}&sshauth=privkey"
+    key = private_key if private_key.endswith("\n") else private_key + "\n"
+    host_key = " ".join(known_hosts.split()[1:3])  # "<type> <base64>" of "[host]:port <type> <base64>"
+    return f"{host.uri}?keydata={_b64url(key)}&hostkey={_b64url(host_key)}&sshauth=privkey"
 
 
-def _remote_uri(host: HostSpec, private_key: pulumi.Output[str], known_hosts: pulumi.Output[str]) -> pulumi.Output[str]:
-    def build(args: list[str]) -> str:
-        return ssh_uri_with_files(host, args[0], args[1])
-
-    return pulumi.Output.all(private_key, known_hosts).apply(build)
+def remote_uri(host: HostSpec, private_key: pulumi.Output[str], known_hosts: pulumi.Output[str]) -> pulumi.Output[str]:
+    return pulumi.Output.secret(
+        pulumi.Output.all(private_key, known_hosts).apply(lambda a: ssh_uri_inline(host, a[0], a[1])))
 
 
 def _image_resource_name(img: BaseImageSpec) -> str:
@@ -188,7 +186,8 @@ def deploy(
     out = Deployed(topology=topology, access_key=access)
     # Hosts reached directly first, with their images and VMs; then hosts whose libvirtd
     # runs inside one of those VMs (their providers wait until that VM answers SSH).
-    connect: dict[str, pulumi.Output[str]] = {}  # the URI (key, known_hosts) of hosts reached over SSH
+    host_known_hosts: dict[str, pulumi.Output[str]] = {}  # the pinned host key of hosts reached over SSH
+    keyfiles.sweep_run_dirs(key_dir(pulumi.get_project(), pulumi.get_stack()).parent)
     for via in (False, True):
         for h in topology.hosts:
             if (h.via_vm is not None) != via:
@@ -197,7 +196,8 @@ def deploy(
                 out.hosts[h.name] = HypervisorHost(h.name, h)
             else:
                 vm = out.vms[h.via_vm]
-                uri = connect[h.name] = _remote_uri(h, access.private_key, vm.known_hosts)
+                host_known_hosts[h.name] = vm.known_hosts
+                uri = remote_uri(h, access.private_key, vm.known_hosts)
                 deps: list[pulumi.Resource] = [vm.ready] if vm.ready is not None else [vm]
                 # the VM's own policies (its host preparation among them) are applied before
                 # its libvirtd is used: the first connection starts libvirtd, whose QEMU
@@ -218,7 +218,7 @@ def deploy(
                     host_key_private=host_key.private_key,
                     host_key_public=host_key.public_key,
                     access_private_key=access.private_key,
-                    connect_uri=connect.get(h.name),
+                    host_known_hosts=host_known_hosts.get(h.name),
                 )
     if apply_policies:
         _apply_policies(topology, out, compliance, enforce_compliance, waivers)

@@ -199,6 +199,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield s
     finally:
         # Leave nothing behind even when a test failed half way.
-        project.pulumi("destroy", "--yes", "--run-program", check=False, timeout=900)
+        project.pulumi("destroy", "--yes", check=False, timeout=900)
         # the remote host's key files for this throwaway stack (see ringzero.stack.key_dir)
         shutil.rmtree(key_dir("ringzero", project.stack), ignore_errors=True)

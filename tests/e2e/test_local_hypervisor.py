@@ -4,8 +4,9 @@ Ansible applies their kernel policies and the compliance suite proves them.
 Runs in order: hand-made objects → up (policies applied, compliance green) → no secret on
 disk → checks in the guests → no-op up (no Ansible, no SSH) → drift → refresh (drift shown,
 compliance fails) → up repairs → up killed with SIGKILL mid-apply (no secret on disk), then
-cancel and a re-run (stale copies removed, no secret on disk) → memory change (clean restart,
-same disk, policies survive) → policies removed (guests clean) → destroy (ours gone,
+cancel and a re-run (stale copies removed, no secret on disk) → memory lowered (live, same
+domain, no restart) → memory and vCPUs raised (same domain, clean restart, policies survive)
+→ policies removed (guests clean) → plain `pulumi destroy` (clean shutdown, ours gone,
 hand-made kept, no secret on disk).
 """
 
@@ -28,9 +29,9 @@ import pytest
 from ringzero import keyfiles
 from ringzero.checks import expectations
 from ringzero.compliance import Verdict, run_compliance
+from ringzero.guest import GuestLifecycleProvider, connected, domain_state
 from ringzero.spec import from_manifest
 from ringzero.stack import key_dir
-from ringzero.vm import domain_state, shutdown_before_delete, virsh_uri
 from tests.e2e.conftest import ROOT, URI, Guest, Stack, find_secrets, secret_needles, virsh
 from tests.fixtures import junit_statuses, leftovers_script
 
@@ -43,7 +44,7 @@ SHUTDOWN_MARKER_UNIT = """[Service]
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/bin/true
-ExecStop=/bin/sh -c 'echo clean > /root/ringzero-shutdown; sync'
+ExecStop=/bin/sh -c 'echo clean > /root/ringzero-shutdown; sync; echo "ringzero-e2e: clean shutdown" > /dev/ttyS0'
 
 [Install]
 WantedBy=multi-user.target
@@ -192,7 +193,8 @@ def test_the_demo_workload_is_confined_by_every_kind(stack: Stack) -> None:
 def test_no_secret_on_disk_after_up(stack: Stack) -> None:
     """The access key and the passphrase exist in plain text nowhere: state (secrets are
     ciphertext there), logs, ansible-runner's artifacts, caches, temp dirs; and the key
-    directory of the remote host's provider went with the program run."""
+    directory earlier versions wrote for the remote host's provider is not there (its key is in
+    the provider's secret URI in the state)."""
     needles = secret_needles(stack)
     assert _gone_within(key_dir("ringzero", stack.project.stack), 10)
     assert find_secrets(stack, needles, texts=stack.logs) == []
@@ -237,23 +239,22 @@ def test_remote_host_defines_its_domain_inside_the_guest(stack: Stack) -> None:
     assert "nested1" not in virsh("list", "--all", "--name").split()
 
 
-def test_shutdown_hook_reaches_the_remote_host_as_its_provider_does(stack: Stack) -> None:
-    """virsh gets the provider's key and pinned host key (ringzero.vm.virsh_uri); a failure to
-    reach the host is an error naming the VM, never read as "not running"."""
+def test_lifecycle_reaches_the_remote_host_with_its_own_inputs(stack: Stack) -> None:
+    """GuestLifecycle reaches vm2's libvirtd with the key and pinned host key of its own inputs
+    (what plain `pulumi destroy` has); a failure to reach the host is an error naming the VM,
+    never read as "not running"."""
     outs = stack.outputs()
-    port = outs["vms"]["vm2"]["ssh_port"]
-    with keyfiles.private_tempdir("ringzero-e2e-") as d:
-        key = keyfiles.write_key(d / "access", outs["access_private_key"])
-        kh = keyfiles.write_secret(d / "known_hosts", outs["vms"]["vm2"]["known_hosts"] + "\n")
-        uri = f"qemu+ssh://root@127.0.0.1:{port}/system?keyfile={key}&knownhosts={kh}&sshauth=privkey"
-        connect = virsh_uri(uri, d)
-        assert domain_state(connect, "nested1") == "shut off"
-        assert domain_state(connect, "no-such-domain") is None
-        # another host key pinned for vm2's endpoint: ssh refuses, and the hook says so
-        other = outs["vms"]["vm1"]["known_hosts"].split(" ", 1)[1]
-        wrong = keyfiles.write_secret(d / "wrong_known_hosts", f"[127.0.0.1]:{port} {other}\n")
-        with pytest.raises(RuntimeError, match=r"VirtualMachine 'nested1': cannot shut it down .*virsh domstate"):
-            shutdown_before_delete(uri.replace(str(kh), str(wrong)), "nested1")
+    props = {"host_uri": f"qemu+ssh://root@127.0.0.1:{outs['vms']['vm2']['ssh_port']}/system",
+             "private_key": outs["access_private_key"], "known_hosts": outs["vms"]["vm2"]["known_hosts"],
+             "domain": "nested1", "shutdown_timeout_s": 30}
+    with connected(props) as uri:
+        assert domain_state(uri, "nested1") == "shut off"
+        assert domain_state(uri, "no-such-domain") is None
+    # another host key pinned for vm2's endpoint: ssh refuses, and the delete says so
+    other = outs["vms"]["vm1"]["known_hosts"].split(" ", 1)[1]
+    wrong = {**props, "known_hosts": f"[127.0.0.1]:{outs['vms']['vm2']['ssh_port']} {other}"}
+    with pytest.raises(RuntimeError, match=r"VirtualMachine 'nested1': cannot shut it down .*virsh domstate"):
+        GuestLifecycleProvider().delete("nested1", wrong)
 
 
 def test_host_key_is_pinned(stack: Stack) -> None:
@@ -285,9 +286,8 @@ def test_noop_up_runs_no_ansible_and_opens_no_ssh(stack: Stack) -> None:
 def test_drift_shows_in_refresh_and_up_repairs_it(stack: Stack) -> None:
     vm1 = stack.guest("vm1")
     vm1.ssh("apparmor_parser -R /etc/apparmor.d/ringzero-demo-enforce && systemctl set-property web.slice MemoryMax=1G")
-    # --run-program: the provider of vm2-libvirt reads its key from a file that exists only
-    # while the program runs (see the README's "Secrets on disk")
-    stack.project.pulumi("refresh", "--yes", "--run-program", timeout=900)
+    # no program run: the provider of vm2-libvirt is configured from the state (its secret URI)
+    stack.project.pulumi("refresh", "--yes", timeout=900)
     drift = _resource_outputs(stack, "vm1-policies")["drift"]
     assert any(d.startswith("apparmor ringzero-demo-enforce") for d in drift), drift
     assert any("web.slice drift: MemoryMax=1073741824" in d for d in drift), drift
@@ -372,7 +372,7 @@ def test_killed_up_leaves_no_secret_and_a_rerun_recovers(stack: Stack) -> None:
                            if d.name.removeprefix("ringzero-ansible-").split(".")[0] in {str(p) for p in tree}), None)
         time.sleep(0.2)
     tree = _tree(proc.pid)
-    assert key_dir("ringzero", stack.project.stack).is_dir()  # the provider of vm2-libvirt has its key now
+    assert not key_dir("ringzero", stack.project.stack).exists()  # vm2-libvirt's key is in its secret URI
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     # Pulumi's plugins (language host, providers) run in process groups of their own and
@@ -411,7 +411,7 @@ def test_killed_up_leaves_no_secret_and_a_rerun_recovers(stack: Stack) -> None:
     pending = json.loads(stack.project.pulumi("stack", "export").stdout)["deployment"].get("pending_operations") or []
     assert {op["resource"]["urn"].rsplit("::", 1)[1] for op in pending} >= {"vm1-policies"}, pending
     if any(op["type"] == "creating" for op in pending):  # none expected here; this is the recovery
-        stack.project.pulumi("refresh", "--yes", "--clear-pending-creates", "--run-program", timeout=900)
+        stack.project.pulumi("refresh", "--yes", "--clear-pending-creates", timeout=900)
     # What a SIGKILL of everything would leave (no cleanup can run): a worker's directory and
     # the provider's key directory, both of dead owners. The next run removes them.
     dead = _dead_pid()
@@ -430,31 +430,72 @@ def test_killed_up_leaves_no_secret_and_a_rerun_recovers(stack: Stack) -> None:
     assert find_secrets(stack, needles, texts={"the re-run's output": res.stdout + res.stderr}) == []
 
 
-def test_memory_change_restarts_cleanly_and_keeps_the_disk(stack: Stack) -> None:
+def _identity(guest: Guest) -> dict[str, str]:
+    """What must not change when a VM is resized: its domain, its disk, its NIC as the guest sees it."""
+    return {"uuid": virsh("domuuid", "vm1").strip(), "disk": virsh("vol-key", "--pool", "default", "vm1.qcow2").strip(),
+            "mac": guest.ssh("cat /sys/class/net/$(ls /sys/class/net | grep -v '^lo$' | head -n 1)/address")}
+
+
+def _resize_preview(stack: Stack, memory_mib: int, vcpus: int) -> dict[str, Any]:
+    """Declare vm1's new size; the preview's steps must update vm1's lifecycle and replace nothing."""
+    vm1 = next(v for v in stack.config["ringzero:vms"] if v["name"] == "vm1")
+    vm1["memory_mib"], vm1["vcpus"] = memory_mib, vcpus
+    stack.write_config()
+    steps = json.loads(stack.project.pulumi("preview", "--json").stdout)["steps"]
+    ops = {s["urn"].rsplit("::", 1)[1]: s["op"] for s in steps if s["op"] != "same"}
+    assert ops.get("vm1-lifecycle") == "update", ops
+    assert not [n for n, op in ops.items() if op in ("replace", "create-replacement", "delete-replaced", "delete")], ops
+    step = next(s for s in steps if s["urn"].endswith("::vm1-lifecycle"))
+    return dict(step["newState"]["inputs"])
+
+
+def _mem_total_settles(guest: Guest, below_kib: int, seconds: float = 120) -> int:
+    """MemTotal once the balloon has taken what was asked (it shrinks over a few seconds)."""
+    deadline = time.monotonic() + seconds
+    while (kib := _mem_total_kib(guest)) > below_kib and time.monotonic() < deadline:
+        time.sleep(2)
+    return kib
+
+
+def test_memory_lowered_within_the_maximum_is_live_in_the_same_domain(stack: Stack) -> None:
     guest = stack.guest("vm1")
     guest.ssh("echo kept > /root/ringzero-marker && sync")
+    before, boot_before, mem_before = _identity(guest), guest.ssh("cat /proc/sys/kernel/random/boot_id"), \
+        _mem_total_kib(guest)
+    planned = _resize_preview(stack, 768, 1)
+    assert planned["guest_restart"].startswith("not required: memory within the domain's maximum of 1024 MiB"), planned
+    stack.project.pulumi("up", "--yes", timeout=900)
+    assert guest.ssh("cat /proc/sys/kernel/random/boot_id") == boot_before  # no restart
+    assert _identity(guest) == before
+    # the balloon took 256 MiB from the running guest; the definition says the same
+    assert _mem_total_settles(guest, mem_before - 200 * 1024) <= mem_before - 200 * 1024
+    assert "<currentMemory unit='KiB'>786432</currentMemory>" in virsh("dumpxml", "--inactive", "vm1")
+    assert "<memory unit='KiB'>1048576</memory>" in virsh("dumpxml", "--inactive", "vm1")
+    stack.project.pulumi("preview", "--expect-no-changes")
+
+
+def test_memory_and_vcpus_raised_restart_the_same_domain_cleanly(stack: Stack) -> None:
+    guest = stack.guest("vm1")
     # a unit whose ExecStop only runs when systemd shuts the guest down (never on power-off)
     guest.ssh(
         "cat > /etc/systemd/system/rz-shutdown-marker.service && systemctl daemon-reload"
         " && systemctl enable --now rz-shutdown-marker.service",
         stdin=SHUTDOWN_MARKER_UNIT,
     )
-    disk_before = virsh("vol-key", "--pool", "default", "vm1.qcow2").strip()
-    boot_before = guest.ssh("cat /proc/sys/kernel/random/boot_id")
-    next(v for v in stack.config["ringzero:vms"] if v["name"] == "vm1")["memory_mib"] = 1280
-    stack.write_config()
-    preview = json.loads(stack.project.pulumi("preview", "--json").stdout)
-    replaced = {s["urn"].rsplit("::", 1)[1] for s in preview["steps"] if s["op"] in ("replace", "create-replacement")}
-    assert "vm1-domain" in replaced and "vm1-disk" not in replaced, replaced
+    before, boot_before = _identity(guest), guest.ssh("cat /proc/sys/kernel/random/boot_id")
+    planned = _resize_preview(stack, 1280, 2)
+    assert planned["guest_restart"] == ("required: memory 1280 MiB is above the domain's maximum of 1024 MiB; "
+                                        "vCPUs 1 -> 2 (libvirt hot-plugs only vCPUs defined hot-pluggable)"), planned
     stack.project.pulumi("up", "--yes", timeout=900)
     guest = stack.guest("vm1")
-    assert guest.ssh("cat /root/ringzero-marker") == "kept"
     assert guest.ssh("cat /proc/sys/kernel/random/boot_id") != boot_before
-    assert virsh("vol-key", "--pool", "default", "vm1.qcow2").strip() == disk_before
-    mem_kib = _mem_total_kib(guest)
-    assert mem_kib > 1100 * 1024
+    assert _identity(guest) == before  # the same domain (UUID), disk and NIC
+    assert guest.ssh("cat /root/ringzero-marker") == "kept"
     # the guest went down through ACPI and systemd (a clean shutdown), not a power cut
     assert guest.ssh("cat /root/ringzero-shutdown") == "clean"
+    assert int(guest.ssh("nproc")) == 2 and _mem_total_kib(guest) > 1100 * 1024
+    assert _resource_outputs(stack, "vm1-lifecycle")["restarts"] == 1
+    stack.project.pulumi("preview", "--expect-no-changes")
     # the policies live on the disk and in enabled units: after the restart all checks pass
     counts = _suite_on_guests(stack, "after-restart.xml")
     assert counts.failed == counts.errors == 0, counts.failures
@@ -476,9 +517,16 @@ def test_removing_the_policies_leaves_the_guests_clean(stack: Stack) -> None:
     assert stack.outputs().get("compliance") is None  # no policies: no ComplianceCheck
 
 
-def test_destroy_removes_ours_and_keeps_handmade(stack: Stack) -> None:
+def test_plain_destroy_shuts_down_cleanly_removes_ours_and_keeps_handmade(stack: Stack) -> None:
+    """`pulumi destroy` as a library user runs it: no --run-program, no program at all."""
     needles = secret_needles(stack)
-    res = stack.project.pulumi("destroy", "--yes", "--run-program", timeout=900)
+    console = Path(stack.outputs()["vms"]["vm1"]["console_log"])
+    marker = "ringzero-e2e: clean shutdown"
+    shutdowns_before = console.read_text(errors="replace").count(marker)
+    res = stack.project.pulumi("destroy", "--yes", timeout=900)
+    assert "--run-program" not in res.stdout + res.stderr
+    # vm1's ExecStop ran (it writes to the serial console, whose log stays on this machine)
+    assert console.read_text(errors="replace").count(marker) == shutdowns_before + 1
     assert _gone_within(key_dir("ringzero", stack.project.stack), 10)
     assert find_secrets(stack, needles, texts={"pulumi destroy's output": res.stdout + res.stderr}) == []
     domains = virsh("list", "--all", "--name").split()

@@ -188,11 +188,11 @@ def fstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     try:
         yield s
     finally:
-        res = project.pulumi("destroy", "--yes", "--run-program", check=False, timeout=900)
+        res = project.pulumi("destroy", "--yes", check=False, timeout=900)
         if res.returncode != 0:
             # a fault test that failed half way may have left the README's recovery undone
             project.pulumi("cancel", "--yes", check=False)
-            res = project.pulumi("destroy", "--yes", "--run-program", check=False, timeout=900)
+            res = project.pulumi("destroy", "--yes", check=False, timeout=900)
         assert res.returncode == 0, f"the fault stack could not be destroyed:\n{res.stdout[-3000:]}\n{res.stderr}"
 
 

@@ -203,7 +203,7 @@ def test_libvirtd_restarted_during_up_then_rerun(fstack: FaultStack, baseline: B
             fstack.project.pulumi("up", "--yes", timeout=1500)
     pending = json.loads(fstack.project.pulumi("stack", "export").stdout)["deployment"].get("pending_operations")
     if any(op["type"] == "creating" for op in pending or []):
-        fstack.project.pulumi("refresh", "--yes", "--clear-pending-creates", "--run-program", timeout=900)
+        fstack.project.pulumi("refresh", "--yes", "--clear-pending-creates", timeout=900)
     volumes = _volumes("spare")
     assert len(volumes) == 1, volumes
     assert (_pool_dir() / volumes[0]).stat().st_size == source.stat().st_size  # uploaded whole this time

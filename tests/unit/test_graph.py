@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import urllib.parse
 from collections import Counter
 from typing import Any
 
 import pulumi
+from pulumi.runtime import rpc
 
 from ringzero.stack import deploy
 from tests.fixtures import local_topology
 from tests.unit.conftest import RecordingMocks
+
+SECRET_SIG, SECRET_MARK = rpc._special_sig_key, rpc._special_secret_sig
+
+
+def _unb64(text: str) -> str:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
 
 
 def _settle(outputs: list[pulumi.Output[Any]]) -> pulumi.Output[list[Any]]:
@@ -38,6 +47,7 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
         # a PlaybookRun per node with policies (vm1, vm2) and one ComplianceCheck
         assert types["pulumi-python:dynamic/ringzero:SshKeyPair"] == 4
         assert types["pulumi-python:dynamic/ringzero:SshReady"] == 2
+        assert types["pulumi-python:dynamic/ringzero:GuestLifecycle"] == 3  # one per VM
         assert types["pulumi-python:dynamic/ringzero:PlaybookRun"] == 2
         assert types["pulumi-python:dynamic/ringzero:ComplianceCheck"] == 1
         assert "pulumi-python:dynamic:Resource" not in types
@@ -59,10 +69,22 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
             if r.typ.startswith("libvirt:"):
                 want = "vm2-libvirt-libvirt" if r.name.startswith(("nested1", "vm2-libvirt")) else "local-libvirt"
                 assert r.provider and f"::{want}::" in r.provider, (r.name, r.provider)
-        # the remote host's URI carries the key and known_hosts paths, never the key itself
+        # the remote host's URI carries the key and the pinned host key (the provider is
+        # configured from the state alone: plain destroy), so the whole URI is a secret
         remote = by_name["vm2-libvirt-libvirt"].inputs["uri"]
-        assert remote.startswith("qemu+ssh://root@127.0.0.1:2202/system?keyfile=/"), remote
-        assert "knownhosts=/" in remote and "PRIVATE" not in remote
+        assert remote[SECRET_SIG] == SECRET_MARK, remote
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(remote["value"]).query)
+        assert remote["value"].startswith("qemu+ssh://root@127.0.0.1:2202/system?keydata="), remote
+        assert _unb64(query["keydata"][0]) == "PRIVATE-access\n"  # the mocks' stand-in for the access key
+        assert _unb64(query["hostkey"][0]) == "ssh-ed25519 AAAA" and query["sshauth"] == ["privkey"]
+        assert "keyfile" not in query and "knownhosts" not in query
+        # the nested VM's lifecycle reaches vm2's libvirtd with the same key and pinned host key
+        life = by_name["nested1-lifecycle"].inputs
+        assert life["host_uri"] == "qemu+ssh://root@127.0.0.1:2202/system" and life["domain"] == "nested1"
+        assert life["private_key"][SECRET_SIG] == SECRET_MARK and life["known_hosts"].startswith("[127.0.0.1]:2202 ")
+        assert by_name["vm1-lifecycle"].inputs.get("private_key") is None
+        assert (dom["memory"], dom["vcpu"]) == (by_name["vm1-lifecycle"].inputs["memory_mib"],
+                                                by_name["vm1-lifecycle"].inputs["vcpus"])
         nested = by_name["nested1-domain"].inputs
         assert nested["running"] is False and "kernel" not in nested
         # policies: one Ansible run per node, its plan from the manifest, its hash over plan + playbooks
@@ -78,7 +100,7 @@ def test_reference_stack_graph(mocks: RecordingMocks) -> pulumi.Output[Any]:
         assert '"kind": "ringzero.manifest"' in check_in["manifest"]
         assert check_in["waivers"] == [] and check_in["report_path"].endswith("reports/unit-compliance.xml")
 
-    urns = [r.urn for vm in deployed.vms.values() for r in (vm, vm.domain, vm.seed, vm.disk)]
+    urns = [r.urn for vm in deployed.vms.values() for r in (vm, vm.domain, vm.seed, vm.disk, vm.lifecycle)]
     urns += [img.volume.urn for img in deployed.images.values()]
     urns += [vm.ready.urn for vm in deployed.vms.values() if vm.ready is not None]
     urns += [r.urn for r in deployed.runs.values()]

@@ -29,7 +29,7 @@ func function(name string) *tfbridge.DataSourceInfo {
 // Provider returns the bridge's description of the libvirt provider.
 func Provider() tfbridge.ProviderInfo {
 	prov := tfbridge.ProviderInfo{
-		P:           shimv2.NewProvider(libvirt.Provider()),
+		P:           shimv2.NewProvider(connectOnFirstUse(libvirt.Provider())),
 		Name:        pkg,
 		Version:     version.Version,
 		Description: "libvirt resources for ringzero (terraform-provider-libvirt through pulumi-terraform-bridge).",

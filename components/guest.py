@@ -240,15 +240,17 @@ def planned(olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
     if all(olds.get(k) == news.get(k) for k in _SIZE):
         out["guest_restart"], out["memory_max_mib"] = olds.get("guest_restart"), olds["memory_max_mib"]
         return out
+    # numbers arrive as floats (they travel in a protobuf Struct); an unknown is a sentinel string
     memory, vcpus = news.get("memory_mib"), news.get("vcpus")
-    if not isinstance(memory, int) or not isinstance(vcpus, int):  # unknown at preview
+    if not isinstance(memory, int | float) or not isinstance(vcpus, int | float):
         out["guest_restart"], out["memory_max_mib"] = "unknown until the size is known", olds["memory_max_mib"]
         return out
+    memory, vcpus = int(memory), int(vcpus)
     why = restart_reason(int(olds["memory_max_mib"]), int(olds["vcpus"]), memory, vcpus)
-    out["memory_max_mib"] = memory if why else olds["memory_max_mib"]
+    out["memory_max_mib"] = memory if why else int(olds["memory_max_mib"])
     out["guest_restart"] = (f"required: {why}" if why else
-                            f"not required: memory within the domain's maximum of {olds['memory_max_mib']} MiB "
-                            "is set live through the balloon")
+                            f"not required: memory within the domain's maximum of {int(olds['memory_max_mib'])} "
+                            "MiB is set live through the balloon")
     return out
 
 

@@ -155,6 +155,15 @@ def test_preview_says_whether_the_guest_restarts() -> None:
     assert planned(up, {**olds, "memory_mib": 1536, "vcpus": 2, "memory_max_mib": None})["guest_restart"] == \
         up["guest_restart"]
     assert planned({}, olds)["guest_restart"].startswith("not required: a new domain")
+    # as the engine hands them over: numbers as floats (a protobuf Struct), a size not known yet
+    as_struct = planned({**olds, "memory_mib": 1280.0, "vcpus": 1.0, "memory_max_mib": 1280.0},
+                        {**olds, "memory_mib": 2048.0, "vcpus": 1.0})
+    assert as_struct["guest_restart"].startswith("required: memory 2048 MiB is above the domain's maximum of 1280 MiB")
+    live = planned({**olds, "memory_mib": 1280.0, "vcpus": 1.0, "memory_max_mib": 1280.0},
+                   {**olds, "memory_mib": 1024.0, "vcpus": 1.0})
+    assert "maximum of 1280 MiB is set live" in live["guest_restart"] and live["memory_max_mib"] == 1280
+    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
+    assert planned(olds, {**olds, "memory_mib": unknown})["guest_restart"] == "unknown until the size is known"
     assert restart_reason(1024, 2, 1024, 2) == ""
 
 

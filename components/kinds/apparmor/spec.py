@@ -9,7 +9,9 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
+from ... import toolcache
 from ...spec._check import Ctx
 from ..service.spec import SERVICE_ALLOWED, SERVICE_RE
 
@@ -60,13 +62,31 @@ def perms_problem(perms: object, deny: bool) -> str | None:
     return None
 
 
+# What apparmor_parser reads besides the profile: its includes, its ABI files, its config and
+# the feature sets it may compile against (an answer is asked again when any of them changes).
+APPARMOR_READS = tuple(Path(p) for p in ("/etc/apparmor.d/abstractions", "/etc/apparmor.d/tunables",
+                                         "/etc/apparmor.d/abi", "/etc/apparmor", "/usr/share/apparmor-features"))
+
+
+class _ParserTimedOut(Exception):
+    pass
+
+
 @functools.cache
 def apparmor_parse_error(text: str) -> str | None:
     """apparmor_parser's own verdict on a profile (`-Q -K`: parse and compile, load nothing);
-    None when it compiles or when apparmor_parser is not on PATH (the validate tier requires it)."""
+    None when it compiles or when apparmor_parser is not on PATH (the validate tier requires it).
+    The verdict is remembered across runs (ringzero.toolcache)."""
     exe = shutil.which("apparmor_parser")
     if exe is None:
         return None
+    try:
+        return toolcache.remembered("apparmor_parser", text, lambda: _compile(exe, text), reads=APPARMOR_READS)
+    except _ParserTimedOut:
+        return "apparmor_parser -Q -K did not finish within 60 s"
+
+
+def _compile(exe: str, text: str) -> str | None:
     with tempfile.NamedTemporaryFile("w", suffix=".profile") as f:
         f.write(text)
         f.flush()
@@ -74,7 +94,7 @@ def apparmor_parse_error(text: str) -> str | None:
             res = subprocess.run([exe, "-Q", "-K", f.name], capture_output=True, text=True, timeout=60,
                                  stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            return "apparmor_parser -Q -K did not finish within 60 s"
+            raise _ParserTimedOut from None
     if res.returncode == 0:
         return None
     errors = [ln for ln in res.stderr.splitlines() if "Cache read/write disabled" not in ln and ln.strip()]

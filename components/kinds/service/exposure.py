@@ -20,6 +20,7 @@ or too old for `--offline` (systemd < 250), a node with a `max_exposure` cannot 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from ... import toolcache
 from ...facts import SecurityAssessment, systemd_security
 from ...render import SYSTEMD_DIR
 from ...spec.errors import SpecError
@@ -60,11 +62,14 @@ def tool_version() -> str:
 
 @functools.cache
 def _version(path: str) -> str:
-    try:
-        res = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise ScoringUnavailable(f"`{path} --version` did not run: {e}") from None
-    return (res.stdout.splitlines() or ["systemd (unknown version)"])[0].strip()
+    def ask() -> str:
+        try:
+            res = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise ScoringUnavailable(f"`{path} --version` did not run: {e}") from None
+        return (res.stdout.splitlines() or ["systemd (unknown version)"])[0].strip()
+
+    return toolcache.remembered(TOOL, f"{path} --version", ask) or "systemd (unknown version)"
 
 
 def score(files: Mapping[str, str], units: tuple[str, ...]) -> dict[str, SecurityAssessment]:
@@ -75,8 +80,16 @@ def score(files: Mapping[str, str], units: tuple[str, ...]) -> dict[str, Securit
 
 @functools.cache
 def _score(files: tuple[tuple[str, str], ...], units: tuple[str, ...]) -> dict[str, SecurityAssessment]:
+    """The scores, from systemd-analyze's output for exactly these files and units (remembered
+    across runs when every unit was scored: ringzero.toolcache)."""
     if not units:
         return {}
+    question = json.dumps({"files": files, "units": units})
+    out = toolcache.remembered(TOOL, question, lambda: _score_output(files, units))
+    return systemd_security(out or "")
+
+
+def _score_output(files: tuple[tuple[str, str], ...], units: tuple[str, ...]) -> str:
     version = tool_version()
     path = shutil.which(TOOL)
     assert path is not None  # tool_version found it
@@ -101,7 +114,7 @@ def _score(files: tuple[tuple[str, str], ...], units: tuple[str, ...]) -> dict[s
         said = " ".join((res.stderr or res.stdout).replace(tmp, "<root>").split())[-400:]
         raise ScoringUnavailable(f"`{TOOL} security --offline=true` ({version}; --offline needs systemd >= 250) "
                                  f"gave no score for {', '.join(missing)} (rc={res.returncode}): {said}")
-    return found
+    return str(res.stdout)
 
 
 def exposures(policies: NodePolicies, plan: NodePlan, *, required_only: bool = False) -> dict[str, SecurityAssessment]:

@@ -15,13 +15,15 @@ from typing import Any
 
 import pulumi
 import pulumi.dynamic as dyn
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .dynamic import DYNAMIC_ALIASES
 
 
 def generate_ed25519(comment: str) -> dict[str, str]:
+    # here, not at the top: a key is made once per stack, the import is in every program run
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()

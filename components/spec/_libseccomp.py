@@ -33,9 +33,14 @@ class LibseccompMissing(RuntimeError):
 
 @functools.cache
 def _lib() -> ctypes.CDLL:
-    name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
+    # the soname first: the dynamic loader finds it at once, where find_library runs
+    # `ldconfig -p` (a process, on every program run)
     try:
-        lib = ctypes.CDLL(name)
+        lib = ctypes.CDLL("libseccomp.so.2")
+    except OSError:
+        lib = None
+    try:
+        lib = lib or ctypes.CDLL(ctypes.util.find_library("seccomp") or "libseccomp.so.2")
     except OSError as e:  # pragma: no cover - depends on the machine
         raise LibseccompMissing(
             "libseccomp is not installed (Debian: apt-get install libseccomp2); "

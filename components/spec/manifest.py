@@ -15,12 +15,13 @@ import json
 import types
 import typing
 from importlib import resources
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError
 from .topology import Topology
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_ID = "https://ringzero.dev/schemas/manifest-v1.json"
 VERSION = 1
@@ -65,6 +66,8 @@ def schema() -> dict[str, Any]:
 
 
 def _validator() -> jsonschema.Draft202012Validator:
+    import jsonschema  # here: a program run (from_data) never validates a document, and the import is 80 ms
+
     return jsonschema.Draft202012Validator(schema())
 
 

@@ -2,7 +2,8 @@
 
 Each size runs in its own process (a fresh Pulumi runtime): 20 hosts, N VMs, 5 policies
 per VM (2 slices, an AppArmor profile, a seccomp profile, an eBPF agent). Prints the wall
-time and peak Python memory per resource at both sizes and their ratio (1.0 = linear).
+time (the median of 3 runs, each in a fresh process) and peak Python memory per resource at
+both sizes and their ratio (1.0 = linear).
 
     .venv/bin/python bench/preview_scale.py
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = 20
+REPEATS = 3
 
 
 def topology(n_vms: int) -> Any:
@@ -96,11 +98,18 @@ def main() -> None:
                              check=True)
         return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
+    # time: the median of 3 fresh processes per size, the sizes alternating (a single run at
+    # 100 VMs, ~2 s, varies by a fifth from run to run); memory: one run each (deterministic)
+    timed: dict[int, list[dict[str, float]]] = {100: [], 1000: []}
+    for _ in range(REPEATS):
+        for n in timed:
+            timed[n].append(one(n, "time"))
     rows = []
-    for n in (100, 1000):
-        row = one(n, "time")
+    for n, runs in timed.items():
+        row = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
         row["peak_bytes"] = one(n, "memory")["peak_bytes"]
         rows.append(row)
+        print(f"{n} VMs: " + ", ".join(f"{r['seconds']:.2f} s" for r in runs), file=sys.stderr)
     print(f"{'VMs':>6} {'resources':>10} {'seconds':>9} {'ms/resource':>12} {'KiB/resource':>13}")
     for r in rows:
         print(f"{r['vms']:>6} {r['resources']:>10} {r['seconds']:>9.2f} "

@@ -203,7 +203,8 @@ def resize(uri: str, domain: str, memory_mib: int, vcpus: int, timeout_s: float 
         if left:
             raise RuntimeError(
                 f"VirtualMachine '{domain}': a restart is needed ({why}) but the guest did not shut down ({left}); "
-                "nothing was changed: shut it down, then run `pulumi up` again")
+                "its definition was not changed and nothing was powered off: shut it down, then run `pulumi up` "
+                "again")
     # the maximum becomes the declared memory; the current value never exceeds the maximum
     if memory_mib >= now.memory_max_mib:
         _run(uri, "setmaxmem", domain, kib, "--config")

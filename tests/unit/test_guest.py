@@ -123,8 +123,8 @@ def test_fewer_vcpus_lower_the_current_count_before_the_maximum(fake: Path) -> N
 
 def test_a_guest_that_will_not_stop_is_left_unchanged(fake: Path) -> None:
     _domain(fake, ["running"], max_mib=1024)
-    with pytest.raises(RuntimeError, match=r"VirtualMachine 'vm1': a restart is needed \(memory 2048 MiB.*nothing "
-                                           r"was changed"):
+    with pytest.raises(RuntimeError, match=r"VirtualMachine 'vm1': a restart is needed \(memory 2048 MiB.*its "
+                                           r"definition was not changed and nothing was powered off"):
         resize("qemu:///system", "vm1", 2048, 1, timeout_s=0.1, poll_s=0.01)
     assert not any(c.startswith(("set", "start")) for c in _calls(fake))
 

@@ -287,8 +287,12 @@ def test_noop_up_runs_no_ansible_and_opens_no_ssh(stack: Stack) -> None:
 def test_drift_shows_in_refresh_and_up_repairs_it(stack: Stack) -> None:
     vm1 = stack.guest("vm1")
     vm1.ssh("apparmor_parser -R /etc/apparmor.d/ringzero-demo-enforce && systemctl set-property web.slice MemoryMax=1G")
-    # no program run: the provider of vm2-libvirt is configured from the state (its secret URI)
-    stack.project.pulumi("refresh", "--yes", timeout=900)
+    # no program run: the provider of vm2-libvirt is configured from the state (its secret URI,
+    # with the key in it); its debug log names the URI with the key redacted
+    res = stack.project.pulumi("refresh", "--yes", "--debug", timeout=900)
+    assert "Configuring provider for 'qemu+ssh://root@127.0.0.1:" in res.stdout + res.stderr
+    assert "keydata=REDACTED" in res.stdout + res.stderr
+    assert find_secrets(stack, secret_needles(stack), texts={"refresh --debug": res.stdout + res.stderr}) == []
     drift = _resource_outputs(stack, "vm1-policies")["drift"]
     assert any(d.startswith("apparmor ringzero-demo-enforce") for d in drift), drift
     assert any("web.slice drift: MemoryMax=1073741824" in d for d in drift), drift

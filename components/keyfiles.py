@@ -1,6 +1,6 @@
 """Secret files on disk only while a run needs them: private directories owned by a live pid.
 
-ssh and the libvirt provider read a private key from a file, so ringzero writes one, but
+ssh, Ansible and virsh read a private key from a file, so ringzero writes one, but
 only into a directory that this process created (0700, not a symlink, owned by us) and
 that carries its owner (pid and start time). The directory goes when the run ends; one
 left by a killed run (SIGKILL runs no cleanup) is removed by the next run that looks,
@@ -13,21 +13,17 @@ because its owner is dead. Example::
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import re
 import shutil
 import stat
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-OWNER_FILE = "owner"
-WATCHER_NAME = "ringzero-keyfiles-watcher"  # in the watcher's command line, to tell it apart
+OWNER_FILE = "owner"  # in a run directory of versions before 2026-12-02 (see sweep_run_dirs)
 # Environment variables that must not reach a child that records its environment
 # (ansible-runner writes it into its artifacts): Pulumi's own, and anything secret-looking.
 _SECRET_ENV = re.compile(
@@ -84,18 +80,6 @@ def check_private_dir(path: Path) -> None:
     if st.st_mode & 0o077:
         raise UnsafePathError(f"{path}: mode {stat.S_IMODE(st.st_mode):04o} lets others in; refusing to put a "
                               "private key in it")
-
-
-def ensure_private_parent(path: Path) -> None:
-    """Create `path` (0700) if missing; a real directory of ours that others may enter is closed
-    (0700: earlier versions made it 0755); anything else is refused (parents are the user's)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(path, 0o700)
-    st = os.lstat(path)
-    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o077:
-        os.chmod(path, 0o700, follow_symlinks=False)
-    check_private_dir(path)
 
 
 def write_secret(path: Path, text: str) -> Path:
@@ -165,44 +149,13 @@ def private_tempdir(prefix: str, base: str | Path | None = None) -> Iterator[Pat
         shutil.rmtree(d, ignore_errors=True)
 
 
-def claim_run_dir(path: Path, wait_s: float = 30.0) -> Path:
-    """Create `path` afresh as this process's private run directory (0700, an owner file inside).
-
-    The path stays the same from run to run (it may be part of a provider's configuration);
-    what is in it lives for one run. A directory left there by a process that is gone is
-    removed first; one whose owner still runs after `wait_s` is refused, naming the pid (the
-    program run of `pulumi up`'s preview may still be exiting when its update starts). The
-    directory is removed when this process exits (atexit), and by a small watcher process
-    when it dies otherwise (a program whose engine was killed dies without running atexit).
-    """
-    ensure_private_parent(path.parent)
-    deadline = time.monotonic() + wait_s
-    while True:
-        owner = _dir_owner(path) if not os.path.islink(path) else None
-        if owner is None or not owner_alive(owner) or owner.strip() == owner_token() or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    if os.path.lexists(path):
-        owner = _dir_owner(path) if not os.path.islink(path) else None
-        if owner is not None and owner_alive(owner):
-            if owner.strip() == owner_token():
-                return path
-            raise UnsafePathError(f"{path} is in use by another run (pid {owner.split('.')[0]}): wait for it to end")
-        if os.path.islink(path) or not os.path.isdir(path):
-            os.unlink(path)
-        else:
-            shutil.rmtree(path)
-    sweep_run_dirs(path.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.{owner_token()}-", dir=path.parent))
-    write_secret(staging / OWNER_FILE, owner_token())
-    os.rename(staging, path)  # atomic; fails if another run claimed it meanwhile (not empty)
-    check_private_dir(path)
-    _release_at_exit(path)
-    return path
-
-
 def sweep_run_dirs(parent: Path) -> list[Path]:
-    """Remove the run directories under `parent` (other stacks' too) whose owner is gone."""
+    """Remove the run directories under `parent` (other stacks' too) whose owner is gone.
+
+    Versions before 2026-12-02 kept the key of a remote libvirt host's provider in such a
+    directory (`~/.cache/ringzero/keys/<project>-<stack>/`, an `owner` file naming its process)
+    for each program run; the provider now has its key in its secret URI, and what a killed
+    run of such a version left is removed by the next run of this one."""
     removed: list[Path] = []
     for p in sorted(parent.iterdir()) if parent.is_dir() else []:
         if p.name.startswith("."):
@@ -215,61 +168,3 @@ def sweep_run_dirs(parent: Path) -> list[Path]:
         shutil.rmtree(p, ignore_errors=True)
         removed.append(p)
     return removed
-
-
-def replace_secret(path: Path, text: str) -> Path:
-    """write_secret to a fresh name beside `path`, then rename it over `path` (a private directory of ours)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    write_secret(tmp, text)
-    os.replace(tmp, path)
-    return path
-
-
-def release_run_dir(path: Path) -> None:
-    """Remove a run directory if this process owns it."""
-    owner = _dir_owner(path)
-    if owner is not None and owner.strip() == owner_token() and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-
-
-_released: set[Path] = set()  # per process by nature: what this process must remove when it exits
-
-
-def _release_at_exit(path: Path) -> None:
-    if path in _released:
-        return
-    _released.add(path)
-    atexit.register(release_run_dir, path)
-    # atexit does not run on SIGTERM or SIGKILL: the watcher covers every way of dying.
-    watch_and_remove(os.getpid(), path)
-
-
-def watch_and_remove(pid: int, path: Path) -> None:
-    """Start a detached watcher that removes `path` once `pid` has exited (however it ended)."""
-    subprocess.Popen(
-        [sys.executable, "-S", "-c", _WATCHER, WATCHER_NAME, str(pid), owner_token(pid), str(path), OWNER_FILE],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, close_fds=True, env=safe_env(), cwd="/",
-    )
-
-
-# The watcher: no imports of ours, so it starts in milliseconds and outlives a killed parent.
-_WATCHER = r"""
-import os, select, shutil, sys, time
-pid, token, path, owner = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-try:
-    fd = os.pidfd_open(pid)
-    select.select([fd], [], [])
-except OSError:
-    while os.path.exists(f"/proc/{pid}"):
-        time.sleep(1)
-try:
-    with open(os.path.join(path, owner)) as f:
-        mine = f.read().strip() == token
-except OSError:
-    mine = False
-if mine and not os.path.islink(path):
-    shutil.rmtree(path, ignore_errors=True)
-"""

@@ -149,7 +149,8 @@ def ssh_uri_inline(host: HostSpec, private_key: str, known_hosts: str) -> str:
 
     The provider is then configured from the state alone: plain `pulumi destroy` and
     `pulumi refresh` need no program run, and no key file exists for it. The URI is a
-    Pulumi secret (ciphertext in the state, `[secret]` in previews and logs).
+    Pulumi secret (ciphertext in the state, `[secret]` in previews; the provider's debug log
+    prints it with `keydata=REDACTED`).
     """
     key = private_key if private_key.endswith("\n") else private_key + "\n"
     host_key = " ".join(known_hosts.split()[1:3])  # "<type> <base64>" of "[host]:port <type> <base64>"

@@ -382,11 +382,8 @@ def test_killed_up_leaves_no_secret_and_a_rerun_recovers(stack: Stack) -> None:
     proc.wait()
     # Pulumi's plugins (language host, providers) run in process groups of their own and
     # outlive a killed CLI: end them as a user or CI runner cleaning up would (SIGTERM). The
-    # ansible-runner worker removes its directory on SIGTERM or when its parent dies; the
-    # program's key directory is removed by its watcher when the program dies (the watcher
-    # has a session of its own for that, and is left alone here).
-    leftovers = {pid: start for pid, (_, start, cmd) in tree.items()
-                 if pid != proc.pid and keyfiles.WATCHER_NAME not in cmd}
+    # ansible-runner worker removes its directory on SIGTERM or when its parent dies.
+    leftovers = {pid: start for pid, (_, start, cmd) in tree.items() if pid != proc.pid}
     workers = {pid for pid, (_, _, cmd) in tree.items() if "ringzero.playbook" in cmd}
     assert workers, "no ansible-runner worker in the killed run's processes"
 

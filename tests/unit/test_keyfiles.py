@@ -78,58 +78,26 @@ def test_unowned_dir_of_an_earlier_version_is_removed_only_when_a_day_old(tmp_pa
     assert recent.exists()
 
 
-def test_run_dir_is_claimed_fresh_and_a_dead_owners_dir_replaced(tmp_path: Path) -> None:
-    path = tmp_path / "keys" / "proj-stack"
-    path.mkdir(parents=True)
-    (path / "owner").write_text(f"{_dead_pid()}.1")
-    (path / "access").write_text("OLD KEY")
-    other = tmp_path / "keys" / "other-stack"  # another stack's leftover from a killed run
-    other.mkdir()
-    (other / "owner").write_text(f"{_dead_pid()}.1")
-    assert keyfiles.claim_run_dir(path) == path
-    assert not (path / "access").exists() and not other.exists()
-    assert (path / "owner").read_text() == keyfiles.owner_token()
-    assert stat.S_IMODE(os.lstat(path).st_mode) == 0o700
-    assert keyfiles.claim_run_dir(path) == path  # the same process again: kept
-    keyfiles.replace_secret(path / "access", "KEY 1")
-    keyfiles.replace_secret(path / "access", "KEY 2")
-    assert (path / "access").read_text() == "KEY 2"
-    keyfiles.release_run_dir(path)
-    assert not path.exists()
-
-
-def test_run_dir_of_a_live_other_process_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "keys" / "proj-stack"
-    path.mkdir(parents=True)
-    (path / "owner").write_text(keyfiles.owner_token(os.getppid()))
-    with pytest.raises(keyfiles.UnsafePathError, match=f"pid {os.getppid()}"):
-        keyfiles.claim_run_dir(path, wait_s=0.3)
-
-
-def test_run_dir_symlink_is_not_followed(tmp_path: Path) -> None:
-    target = tmp_path / "victim"
-    target.mkdir()
-    (target / "keep").write_text("keep")
-    (tmp_path / "keys").mkdir(mode=0o700)
-    (tmp_path / "keys" / "proj-stack").symlink_to(target)
-    path = keyfiles.claim_run_dir(tmp_path / "keys" / "proj-stack")
-    assert not path.is_symlink() and (target / "keep").read_text() == "keep"
-    keyfiles.release_run_dir(path)
-
-
-def test_a_killed_owner_s_run_dir_is_removed_by_its_watcher(tmp_path: Path) -> None:
-    path = tmp_path / "keys" / "proj-stack"
-    code = ("import sys, time; from pathlib import Path; from ringzero import keyfiles; "
-            "keyfiles.claim_run_dir(Path(sys.argv[1])); print('ok', flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ok"
-    assert path.is_dir()
-    proc.kill()  # SIGKILL: no atexit
-    proc.wait()
-    deadline = time.monotonic() + 10
-    while path.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not path.exists()
+def test_key_dirs_of_earlier_versions_are_swept_when_their_owner_is_gone(tmp_path: Path) -> None:
+    """What a killed run of a version that still wrote the provider's key file left is removed;
+    a directory whose owner still runs, a symlink and a file are left alone."""
+    keys = tmp_path / "keys"
+    dead = keys / "proj-stack"
+    dead.mkdir(parents=True)
+    (dead / "owner").write_text(f"{_dead_pid()}.1")
+    (dead / "access").write_text("OLD KEY")
+    staging = keys / f".proj-stack.{_dead_pid()}.1-abcd"  # a claim cut before its rename
+    staging.mkdir()
+    live = keys / "other-stack"
+    live.mkdir()
+    (live / "owner").write_text(keyfiles.owner_token(os.getppid()))
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "owner").write_text(f"{_dead_pid()}.1")
+    (keys / "linked").symlink_to(victim)
+    assert sorted(keyfiles.sweep_run_dirs(keys)) == sorted([dead, staging])
+    assert live.is_dir() and (victim / "owner").exists() and (keys / "linked").is_symlink()
+    assert keyfiles.sweep_run_dirs(tmp_path / "absent") == []
 
 
 def test_safe_env_drops_pulumi_and_secret_looking_variables() -> None:

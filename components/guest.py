@@ -93,7 +93,7 @@ def shut_down_cleanly(uri: str, domain: str, timeout_s: float = SHUTDOWN_TIMEOUT
     deadline = time.monotonic() + timeout_s
     asked = float("-inf")
     while time.monotonic() < deadline:
-        if state not in ("in shutdown",) and time.monotonic() - asked >= 10:
+        if state != "in shutdown" and time.monotonic() - asked >= 10:
             res = virsh(uri, "shutdown", domain)
             if res.returncode != 0 and domain_state(uri, domain) not in (None, "shut off"):
                 raise _failed(uri, "shutdown", res)
@@ -263,16 +263,24 @@ def connected(props: dict[str, Any]) -> Iterator[str]:
         yield virsh_connection(str(props["host_uri"]), tmp, str(key) if key else None, str(kh) if kh else None)
 
 
+def _bring_to_size(props: dict[str, Any]) -> tuple[bool, int]:
+    """resize() as the resource declares it (its shutdown timeout too); (restarted, the domain's
+    maximum memory read back afterwards)."""
+    domain = str(props["domain"])
+    with connected(props) as uri:
+        restarted = resize(uri, domain, int(props["memory_mib"]), int(props["vcpus"]),
+                           timeout_s=float(props.get("shutdown_timeout_s") or SHUTDOWN_TIMEOUT_S))
+        return restarted, read_size(uri, domain).memory_max_mib
+
+
 class GuestLifecycleProvider(dyn.ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         return dyn.CheckResult(planned(olds, news), [])
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
-        with connected(props) as uri:
-            restarted = resize(uri, str(props["domain"]), int(props["memory_mib"]), int(props["vcpus"]))
-            size = read_size(uri, str(props["domain"]))
+        restarted, max_mib = _bring_to_size(props)
         return dyn.CreateResult(id_=f"{props['domain']}@{props['domain_id']}",
-                                outs={**props, "memory_max_mib": size.memory_max_mib, "restarts": int(restarted)})
+                                outs={**props, "memory_max_mib": max_mib, "restarts": int(restarted)})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         replaces = [k for k in _WHERE if olds.get(k) != news.get(k)]
@@ -281,11 +289,8 @@ class GuestLifecycleProvider(dyn.ResourceProvider):
         return dyn.DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
-        with connected(news) as uri:
-            restarted = resize(uri, str(news["domain"]), int(news["memory_mib"]), int(news["vcpus"]),
-                               timeout_s=float(news.get("shutdown_timeout_s") or SHUTDOWN_TIMEOUT_S))
-            size = read_size(uri, str(news["domain"]))
-        return dyn.UpdateResult(outs={**news, "memory_max_mib": size.memory_max_mib,
+        restarted, max_mib = _bring_to_size(news)
+        return dyn.UpdateResult(outs={**news, "memory_max_mib": max_mib,
                                       "restarts": int(olds.get("restarts") or 0) + int(restarted)})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:

@@ -186,3 +186,14 @@ def test_virsh_gets_the_key_and_the_pinned_host_key(tmp_path: Path) -> None:
     assert (tmp_path / "known_hosts").read_text() == "[127.0.0.1]:2212 ssh-ed25519 AAAA\n"
     assert stat.S_IMODE((tmp_path / "access").stat().st_mode) == 0o600
     assert virsh_connection("qemu:///system", tmp_path) == "qemu:///system"
+
+
+def test_create_and_update_wait_as_long_as_the_resource_says(fake: Path) -> None:
+    """A lifecycle created for a domain that must restart waits its own shutdown_timeout_s, not 120 s."""
+    _domain(fake, ["running"], max_mib=1024)
+    props: dict[str, Any] = {"domain": "vm1", "domain_id": "u1", "host_uri": "qemu:///system", "memory_mib": 2048,
+                             "vcpus": 1, "shutdown_timeout_s": 0.2}
+    for call in (lambda: GuestLifecycleProvider().create(props),
+                 lambda: GuestLifecycleProvider().update("vm1@u1", {**props, "memory_mib": 1024}, props)):
+        with pytest.raises(RuntimeError, match=r"did not shut down \(still 'running' 0.2 s"):
+            call()

@@ -1,7 +1,9 @@
-"""Where the shipped data lives: inside the wheel, or beside components/ in a checkout."""
+"""Where the shipped data lives (inside the wheel, or beside components/ in a checkout), and
+ringzero's cache on this machine."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
@@ -28,3 +30,8 @@ def compliance_dir() -> Path:
     if (suite / "conftest.py").is_file():
         return suite
     raise FileNotFoundError(f"ringzero's compliance suite is missing from {_PKG} (broken install)")
+
+
+def cache_dir() -> Path:
+    """`$RINGZERO_CACHE`, else `~/.cache/ringzero`: what ringzero keeps between runs here."""
+    return Path(os.environ.get("RINGZERO_CACHE", Path.home() / ".cache" / "ringzero"))

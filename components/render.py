@@ -13,14 +13,12 @@ them; the templates only lay values out. Example::
 from __future__ import annotations
 
 import functools
-import os
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import jinja2
 
 from . import domcaps
-from .paths import templates_dir
+from .paths import cache_dir, templates_dir
 from .spec import BaseImageSpec, HostSpec, SpecError, VmSpec
 
 SYSTEMD_DIR = "/etc/systemd/system"
@@ -39,7 +37,7 @@ def _template_cache() -> jinja2.BytecodeCache | None:
     """Compiled templates kept across program runs (jinja2 checks each against its source's
     checksum): compiling them is a fifth of a program run's own time. None when the cache
     directory cannot be made (templates are then compiled each run)."""
-    path = Path(os.environ.get("RINGZERO_CACHE", Path.home() / ".cache" / "ringzero")) / "templates"
+    path = cache_dir() / "templates"
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:

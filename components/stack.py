@@ -15,7 +15,6 @@ import base64
 import dataclasses
 import gc
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from .host import HypervisorHost
 from .image import BaseImage
 from .keys import SshKeyPair
 from .node import NodePolicies
+from .paths import cache_dir
 from .plan import host_settings, policies_plan
 from .playbook import PlaybookRun
 from .spec import BaseImageSpec, HostSpec, SpecError, Topology, from_data, to_manifest
@@ -135,8 +135,7 @@ def key_dir(project: str, stack: str) -> Path:
     """Where versions before 2026-12-02 kept the key files of a stack's remote libvirt URIs for
     a run. Nothing is written there any more (see remote_uri); what a killed run of such a
     version left is removed by the next run (keyfiles.sweep_run_dirs: its owner is gone)."""
-    cache = Path(os.environ.get("RINGZERO_CACHE", Path.home() / ".cache" / "ringzero"))
-    return cache / "keys" / f"{project}-{stack}"
+    return cache_dir() / "keys" / f"{project}-{stack}"
 
 
 def _b64url(text: str) -> str:

@@ -28,11 +28,13 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from . import paths
+
 FORMAT = 1  # bump when what a key covers changes
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("RINGZERO_CACHE", Path.home() / ".cache" / "ringzero")) / "answers"
+    return paths.cache_dir() / "answers"
 
 
 def _stat_line(path: Path) -> str:

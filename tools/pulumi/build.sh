@@ -203,6 +203,12 @@ cp -R "$here/engine" "$tmp/engine"
 cp -R "$here/libvirt" "$tmp/libvirt"
 
 module_version() { "$gobin" list -m -f '{{.Version}}' "$1"; }
+# The source directory of a module go.mod pins; an empty module cache (a fresh machine) has
+# none until it is downloaded, and `go list` then prints an empty directory.
+module_source() {
+	"$gobin" mod download "$1" >&2 || die "could not download $1 (the version go.mod pins)"
+	"$gobin" list -m -f '{{.Dir}}' "$1"
+}
 (
 	cd "$tmp/engine"
 	for m in "github.com/pulumi/pulumi/pkg/v3 $PULUMI_PKG_MODULE_VERSION" \
@@ -228,7 +234,7 @@ module_version() { "$gobin" list -m -f '{{.Version}}' "$1"; }
 # patched, and used through a replace directive in the build copy's go.mod only.
 (
 	cd "$tmp/libvirt"
-	src=$("$gobin" list -m -f '{{.Dir}}' github.com/digitalocean/go-libvirt)
+	src=$(module_source github.com/digitalocean/go-libvirt)
 	[[ -n $src && -f $src/rpc.go ]] || die "go-libvirt module source not found ($src)"
 	cp -R "$src" "$tmp/go-libvirt" && chmod -R u+w "$tmp/go-libvirt"
 	for p in "$here"/libvirt/go-libvirt-*.patch; do
@@ -244,7 +250,7 @@ module_version() { "$gobin" list -m -f '{{.Version}}' "$1"; }
 # `pulumi refresh` without the program) and no key file is written for it. Same mechanism.
 (
 	cd "$tmp/libvirt"
-	src=$("$gobin" list -m -f '{{.Dir}}' github.com/dmacvicar/terraform-provider-libvirt)
+	src=$(module_source github.com/dmacvicar/terraform-provider-libvirt)
 	[[ -n $src && -f $src/libvirt/uri/ssh.go ]] || die "terraform-provider-libvirt module source not found ($src)"
 	cp -R "$src" "$tmp/terraform-provider-libvirt" && chmod -R u+w "$tmp/terraform-provider-libvirt"
 	for p in "$here"/libvirt/terraform-provider-libvirt-*.patch; do

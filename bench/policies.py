@@ -1,13 +1,13 @@
 """Policy benchmarks under the real engine, each a ratio measured in one run.
 
 1. No-op `pulumi up` of the reference stack vs a stack of as many plain dynamic resources
-   (the engine's floor), medians of 3; plus how many Ansible runs and SSH logins the no-op
+   (the engine's floor), medians of 5, the two alternating; plus how many Ansible runs and SSH logins the no-op
    caused on the guests (goal: 0 Ansible runs; vm1 sees no SSH at all).
 2. Applying all of vm1's policies through `pulumi up` (program, engine, PlaybookRun) vs
    `ansible-playbook` of the same play with the same SSH settings run directly, each from a
    clean guest (policies removed before).
 
-    eval "$(make -s env)"; .venv/bin/python bench/policies.py
+    eval "$(make -s env)"; .venv/bin/python bench/policies.py [--noop-only]
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ for i in range(int(__import__("os").environ["RZ_BENCH_N"])):
 '''
 
 
+NOOP_ROUNDS = 5
+
+
 def timed(fn: Any) -> float:
     t0 = time.monotonic()
     fn()
@@ -70,13 +73,6 @@ def noop_ratio(stack: Stack, tmp: Path) -> dict[str, Any]:
         ssh = {"vm1_ssh": vm1.ssh_logins(), "vm2_ssh": vm2.ssh_logins()}
         return {**ssh, "ansible": [vm1.ansible_runs(), vm2.ansible_runs()]}
 
-    before = snapshot()
-    noop = [timed(lambda: stack.project.pulumi("up", "--yes", "--expect-no-changes")) for _ in range(3)]
-    after = snapshot()
-    # a count includes its own login; `after`'s also includes the Ansible-count login of
-    # `before` and its own: neither is a no-op up's
-    after["vm1_ssh"] -= 2
-    after["vm2_ssh"] -= 2
     n = resource_count(stack)
     floor_dir = tmp / "floor"
     floor_dir.mkdir()
@@ -84,7 +80,19 @@ def noop_ratio(stack: Stack, tmp: Path) -> dict[str, Any]:
     floor.env.pop("PYTHONDONTWRITEBYTECODE", None)  # as a user's machine runs Python (see main)
     floor.env["RZ_BENCH_N"] = str(n - 2)  # the Stack resource and the dynamic provider exist in both
     floor.pulumi("up", "--yes")
-    floor_noop = [timed(lambda: floor.pulumi("up", "--yes", "--expect-no-changes")) for _ in range(3)]
+    # alternating, so that a change in the machine's load weighs on both sides alike; the floor's
+    # ups touch no guest, so the counts around the loop are the reference stack's no-ops'
+    noop: list[float] = []
+    floor_noop: list[float] = []
+    before = snapshot()
+    for _ in range(NOOP_ROUNDS):
+        noop.append(timed(lambda: stack.project.pulumi("up", "--yes", "--expect-no-changes")))
+        floor_noop.append(timed(lambda: floor.pulumi("up", "--yes", "--expect-no-changes")))
+    after = snapshot()
+    # a count includes its own login; `after`'s also includes the Ansible-count login of
+    # `before` and its own: neither is a no-op up's
+    after["vm1_ssh"] -= 2
+    after["vm2_ssh"] -= 2
     floor.pulumi("destroy", "--yes")
     return {
         "resources": n,
@@ -93,8 +101,10 @@ def noop_ratio(stack: Stack, tmp: Path) -> dict[str, Any]:
         "ratio": round(statistics.median(noop) / statistics.median(floor_noop), 2),
         "ansible_runs_during_noop": [a - b for a, b in zip(after["ansible"], before["ansible"], strict=True)],
         # per no-op up; vm2 runs libvirtd for host vm2-libvirt: pulumi-libvirt connects over qemu+ssh
-        "ssh_logins_per_noop_up": {"vm1": (after["vm1_ssh"] - before["vm1_ssh"]) / 3,
-                                   "vm2": (after["vm2_ssh"] - before["vm2_ssh"]) / 3},
+        "ssh_logins_per_noop_up": {"vm1": (after["vm1_ssh"] - before["vm1_ssh"]) / NOOP_ROUNDS,
+                                   "vm2": (after["vm2_ssh"] - before["vm2_ssh"]) / NOOP_ROUNDS},
+        "noop_runs_s": [round(t, 2) for t in noop],
+        "floor_runs_s": [round(t, 2) for t in floor_noop],
     }
 
 
@@ -145,15 +155,16 @@ def main() -> None:
         try:
             project.pulumi("up", "--yes", timeout=1800)
             noop = noop_ratio(stack, tmp)
-            apply = apply_ratio(stack, tmp)
+            apply = apply_ratio(stack, tmp) if "--noop-only" not in sys.argv[1:] else None
         finally:
             project.pulumi("destroy", "--yes", check=False, timeout=900)
     print(json.dumps({"noop": noop, "apply": apply}, indent=1))
     print(f"no-op pulumi up: {noop['noop_up_s']} s vs {noop['floor_noop_up_s']} s for {noop['resources']} plain "
           f"dynamic resources: {noop['ratio']}x; Ansible runs {noop['ansible_runs_during_noop']}, "
           f"SSH logins per no-op up {noop['ssh_logins_per_noop_up']}")
-    print(f"apply vm1's policies: pulumi up {apply['pulumi_up_apply_s']} s vs ansible-playbook "
-          f"{apply['ansible_playbook_s']} s: {apply['ratio']}x")
+    if apply is not None:
+        print(f"apply vm1's policies: pulumi up {apply['pulumi_up_apply_s']} s vs ansible-playbook "
+              f"{apply['ansible_playbook_s']} s: {apply['ratio']}x")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ class BaseImage(pulumi.ComponentResource):
             # a libvirt volume's name is its identity in the pool: a replacement must delete the
             # old one first (created first, the new one is refused on its name, or, when libvirt
             # had lost the old one, the old one's delete by path removes the new one)
-            opts=pulumi.ResourceOptions(parent=self, provider=host.provider, delete_before_replace=True),
+            opts=pulumi.ResourceOptions.merge(host.placed(self), pulumi.ResourceOptions(delete_before_replace=True)),
         )
         self.volume_id = self.volume.id
         self.register_outputs({"volumeId": self.volume_id, "volumeName": spec.volume_name})

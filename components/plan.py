@@ -11,14 +11,10 @@ Playbooks get it as the extra var `ringzero_plan`. Example::
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import typing
 
 from .kinds import PlanParts, registry
 from .kinds.service.exposure import gate
-from .paths import playbooks_dir
 from .plan_schema import Feature, NodePlan, PlanFile
 from .render import SYSTEMD_DIR
 from .spec import HostSpec, NodePolicies, SpecError, Topology
@@ -77,20 +73,3 @@ def policies_plan(policies: NodePolicies, host: HostSpec) -> NodePlan:
                               "adopt": False})
     gate(policies, plan)
     return plan
-
-
-def plan_hash(plan: NodePlan) -> str:
-    """A content hash of the plan and of the playbooks that apply it (module code included)."""
-    h = hashlib.sha256(json.dumps(plan, sort_keys=True).encode())
-    h.update(_playbooks_digest().encode())
-    return h.hexdigest()
-
-
-@functools.cache
-def _playbooks_digest() -> str:
-    """The playbooks' content, hashed once per process (one program run declares many nodes)."""
-    h = hashlib.sha256()
-    root = playbooks_dir()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()

@@ -16,6 +16,8 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 import os
 import select
@@ -36,7 +38,6 @@ import yaml
 from . import keyfiles
 from .dynamic import DYNAMIC_ALIASES
 from .paths import playbooks_dir
-from .plan import plan_hash
 from .plan_schema import NodePlan
 
 PLAYBOOK = "site.yml"
@@ -258,6 +259,24 @@ def _warn_kept(name: str, result: RunResult) -> None:
         pulumi.log.warn(f"PlaybookRun '{name}': {what}")
     for what in result.landlock_dropped:  # best_effort: applied, but less than declared
         pulumi.log.warn(f"PlaybookRun '{name}': {what}")
+
+
+def plan_hash(plan: NodePlan) -> str:
+    """The PlaybookRun's trigger: a content hash of the plan and of the playbooks that apply it
+    (module code included)."""
+    h = hashlib.sha256(json.dumps(plan, sort_keys=True).encode())
+    h.update(_playbooks_digest().encode())
+    return h.hexdigest()
+
+
+@functools.cache
+def _playbooks_digest() -> str:
+    """The playbooks' content, hashed once per process (one program run declares many nodes)."""
+    h = hashlib.sha256()
+    root = playbooks_dir()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 class PlaybookRunProvider(dyn.ResourceProvider):

@@ -61,7 +61,7 @@ class VirtualMachine(pulumi.ComponentResource):
     ) -> None:
         super().__init__("ringzero:index:VirtualMachine", name, None, opts)
         self.spec = spec
-        child = pulumi.ResourceOptions(parent=self, provider=host.provider)
+        child = host.placed(self)
         # named volumes in the pool (the name is their identity): replaced by deleting first
         named = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(delete_before_replace=True))
         pool = host.spec.pool

@@ -11,6 +11,7 @@ document as its expectation. Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -106,7 +107,7 @@ def _load(tp: Any, data: Any, where: tuple[str, str, str] = ("Topology", "?", "(
             raise SpecError(kind, name, field, data, _describe(tp))
         return tuple(_load(item, x, (kind, name, f"{field}[{i}]")) for i, x in enumerate(data))
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        hints = typing.get_type_hints(tp)
+        hints = _field_types(tp)
         fields = [f.name for f in dataclasses.fields(tp) if f.init]
         if not isinstance(data, dict):
             raise SpecError(kind, name, field, data, f"a mapping ({tp.__name__}) of " + ", ".join(fields))
@@ -123,6 +124,14 @@ def _load(tp: Any, data: Any, where: tuple[str, str, str] = ("Topology", "?", "(
     if not _is_a(tp, data):
         raise SpecError(kind, name, field, data, _describe(tp))
     return data
+
+
+@functools.cache
+def _field_types(tp: type) -> dict[str, Any]:
+    """A spec class's resolved field annotations. Resolving evaluates the annotation strings
+    (`from __future__ import annotations`) into new Union objects each time: once per class
+    and process, not once per loaded object (a program run loads ~190 objects: ~40 ms)."""
+    return typing.get_type_hints(tp)
 
 
 def _is_a(tp: Any, data: Any) -> bool:

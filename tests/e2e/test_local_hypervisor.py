@@ -128,10 +128,14 @@ def test_up_boots_guests_that_answer_ssh(stack: Stack) -> None:
         assert vm["host"] == "local" and vm["ssh_endpoint"] == f"root@127.0.0.1:{vm['ssh_port']}"
         assert vm["console_log"] == f"/var/log/libvirt/qemu/{name}-console.log"
         assert "running" in virsh("domstate", name)
-    # vm2's libvirtd is used only once vm2 is prepared (its PlaybookRun done) and answers SSH
+    # vm2's libvirtd is used only once vm2 is prepared (its PlaybookRun done) and answers SSH:
+    # every resource placed on it waits for both (its provider does not: it connects on first use)
     state = json.loads(stack.project.pulumi("stack", "export").stdout)["deployment"]["resources"]
-    provider = next(r for r in state if r["urn"].endswith("::vm2-libvirt-libvirt"))
-    assert {d.rsplit("::", 1)[1] for d in provider.get("dependencies", [])} >= {"vm2-ssh-ready", "vm2-policies"}
+    placed = [r for r in state if "::vm2-libvirt-libvirt::" in r.get("provider", "")]
+    assert {r["urn"].rsplit("::", 1)[1] for r in placed} == {
+        "vm2-libvirt-blank-volume", "nested1-disk", "nested1-seed", "nested1-domain"}
+    for r in placed:
+        assert {d.rsplit("::", 1)[1] for d in r.get("dependencies", [])} >= {"vm2-ssh-ready", "vm2-policies"}, r["urn"]
 
 
 def test_up_applied_the_policies_and_compliance_is_green(stack: Stack) -> None:

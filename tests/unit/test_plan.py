@@ -9,7 +9,8 @@ import pytest
 
 from ringzero.kinds.slice.expect import shown_properties
 from ringzero.paths import playbooks_dir
-from ringzero.plan import node_plan, plan_hash
+from ringzero.plan import node_plan
+from ringzero.playbook import plan_hash
 from ringzero.spec import SpecError
 from tests.fixtures import local_topology
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from ringzero.keys import generate_ed25519
-from ringzero.plan import node_plan, plan_hash
-from ringzero.playbook import PlaybookRunProvider
+from ringzero.plan import node_plan
+from ringzero.playbook import PlaybookRunProvider, plan_hash
 from tests.fixtures import local_topology
 
 

@@ -2,8 +2,9 @@
 
 Each size runs in its own process (a fresh Pulumi runtime): 20 hosts, N VMs, 5 policies
 per VM (2 slices, an AppArmor profile, a seccomp profile, an eBPF agent). Prints the wall
-time (the median of 3 runs, each in a fresh process) and peak Python memory per resource at
-both sizes and their ratio (1.0 = linear).
+time (the median of 5 runs, each in a fresh process, the sizes alternating), the process's
+CPU time of the same runs, and peak Python memory per resource at both sizes, and their
+ratios (1.0 = linear).
 
     .venv/bin/python bench/preview_scale.py
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = 20
-REPEATS = 3
+REPEATS = 5
 
 
 def topology(n_vms: int) -> Any:
@@ -81,11 +82,11 @@ def measure(n_vms: int, trace_memory: bool) -> dict[str, float]:
     # tracemalloc slows Python several times over: time and memory come from separate runs.
     if trace_memory:
         tracemalloc.start()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     build()
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = tracemalloc.get_traced_memory()[1] if trace_memory else 0
-    return {"vms": n_vms, "resources": Mocks.count, "seconds": elapsed, "peak_bytes": peak}
+    return {"vms": n_vms, "resources": Mocks.count, "seconds": elapsed, "cpu_seconds": cpu, "peak_bytes": peak}
 
 
 def main() -> None:
@@ -98,7 +99,7 @@ def main() -> None:
                              check=True)
         return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
-    # time: the median of 3 fresh processes per size, the sizes alternating (a single run at
+    # time: the median of 5 fresh processes per size, the sizes alternating (a single run at
     # 100 VMs, ~2 s, varies by a fifth from run to run); memory: one run each (deterministic)
     timed: dict[int, list[dict[str, float]]] = {100: [], 1000: []}
     for _ in range(REPEATS):
@@ -107,17 +108,21 @@ def main() -> None:
     rows = []
     for n, runs in timed.items():
         row = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+        row["cpu_seconds"] = sorted(r["cpu_seconds"] for r in runs)[len(runs) // 2]
         row["peak_bytes"] = one(n, "memory")["peak_bytes"]
         rows.append(row)
-        print(f"{n} VMs: " + ", ".join(f"{r['seconds']:.2f} s" for r in runs), file=sys.stderr)
+        print(f"{n} VMs: " + ", ".join(f"{r['seconds']:.2f} s ({r['cpu_seconds']:.2f} s CPU)" for r in runs),
+              file=sys.stderr)
     print(f"{'VMs':>6} {'resources':>10} {'seconds':>9} {'ms/resource':>12} {'KiB/resource':>13}")
     for r in rows:
         print(f"{r['vms']:>6} {r['resources']:>10} {r['seconds']:>9.2f} "
               f"{1000 * r['seconds'] / r['resources']:>12.3f} {r['peak_bytes'] / 1024 / r['resources']:>13.1f}")
     small, large = rows
     t_ratio = (large["seconds"] / large["resources"]) / (small["seconds"] / small["resources"])
+    c_ratio = (large["cpu_seconds"] / large["resources"]) / (small["cpu_seconds"] / small["resources"])
     m_ratio = (large["peak_bytes"] / large["resources"]) / (small["peak_bytes"] / small["resources"])
-    print(f"per-resource ratio 1000/100: time {t_ratio:.2f}x, memory {m_ratio:.2f}x (1.0 = linear growth)")
+    print(f"per-resource ratio 1000/100: time {t_ratio:.2f}x (CPU time {c_ratio:.2f}x), memory {m_ratio:.2f}x "
+          "(1.0 = linear growth)")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,11 @@ Example, in a stack's ``__main__.py``::
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import gc
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,23 +177,37 @@ def node_connection(vm: VirtualMachine) -> dict[str, Any]:
 GC_THRESHOLDS = (1_000_000, 10, 10)
 
 
-def collect_rarely() -> None:
-    """Raise the cyclic collector's thresholds to GC_THRESHOLDS for the rest of the program.
+@contextlib.contextmanager
+def graph_declaration() -> Iterator[None]:
+    """Declare a resource graph with the cyclic collector out of its way.
 
     The Pulumi SDK keeps ~350-480 tracked objects alive per declared resource (futures,
     tasks, contexts, closures, Outputs) until the engine has registered it, and a program
-    declares its whole graph before any of it registers. With the default thresholds
-    (700, 10, 10) the collector traverses that live graph again and again, finding almost
-    nothing: at 1,000 VMs (~4M live objects at the peak) 18 full collections collected a
-    few hundred objects each, and the collections took more time than the rest of the
-    preview, more per resource the larger the graph (bench/preview_scale.py; README). Young
-    collections then run every million allocations and full ones rarely; a program's own
-    higher thresholds, or a disabled collector, are left alone.
+    declares its whole graph before any of it registers: a collection then traverses that
+    live graph and finds almost nothing. With the default thresholds (700, 10, 10), at 1,000
+    VMs (~4M live objects at the peak) 18 full collections took more time than the rest of
+    the preview, more per resource the larger the graph (bench/preview_scale.py; README).
+
+    So, for the rest of the program, the thresholds are raised to GC_THRESHOLDS (young
+    collections every million allocations, full ones rarely); while the graph is declared
+    the collector is paused, and what the declaration made is then frozen (gc.freeze: left
+    out of later collections; objects are still freed when their last reference goes, and
+    cyclic garbage among them waits until the program ends, which its run does soon after).
+    With thresholds alone, at 1,000 VMs three young collections in the declaration and one
+    of the middle generation after it still traversed the graph (3.5 s of 23 s; none ran at
+    100 VMs). A program's own higher thresholds, or a disabled collector, are left alone.
     """
     current = gc.get_threshold()
-    if current[0] == 0:
+    if current[0] == 0 or not gc.isenabled():
+        yield
         return
     gc.set_threshold(*(max(c, t) for c, t in zip(current, GC_THRESHOLDS, strict=True)))
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def deploy(
@@ -205,13 +220,18 @@ def deploy(
     applied by its PlaybookRun (Ansible) once the VM answers SSH; with `compliance`, one
     ComplianceCheck proves them all afterwards (failing the update on a failed check when
     `enforce_compliance`; `waivers`, a file or a list, excuse failures until they expire).
-    Raises the garbage collector's thresholds for the rest of the program (collect_rarely).
+    The graph is declared with the garbage collector out of its way (graph_declaration).
     """
-    collect_rarely()
+    with graph_declaration():
+        return _declare(topology, apply_policies, compliance, enforce_compliance, waivers)
+
+
+def _declare(topology: Topology, apply_policies: bool, compliance: bool, enforce_compliance: bool,
+             waivers: str | Sequence[Mapping[str, Any]] | None) -> Deployed:
     access = SshKeyPair("access", comment=f"ringzero@{pulumi.get_stack()}")
     out = Deployed(topology=topology, access_key=access)
     # Hosts reached directly first, with their images and VMs; then hosts whose libvirtd
-    # runs inside one of those VMs (their providers wait until that VM answers SSH).
+    # runs inside one of those VMs (what is placed on them waits until that VM is prepared).
     host_known_hosts: dict[str, pulumi.Output[str]] = {}  # the pinned host key of hosts reached over SSH
     keyfiles.sweep_run_dirs(key_dir(pulumi.get_project(), pulumi.get_stack()).parent)
     for via in (False, True):

@@ -69,13 +69,13 @@ def measure(n_vms: int, trace_memory: bool) -> dict[str, float]:
                 outs.update(private_key="k", public_key="ssh-ed25519 AAAA x", fingerprint="f")
             return f"{args.name}-id", outs
 
-        def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-            return {}
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+            return {}, None
 
     pulumi.runtime.set_mocks(Mocks(), project="bench", stack="bench", preview=True)
     from ringzero.stack import deploy
 
-    @pulumi.runtime.test  # type: ignore[misc]
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def build() -> None:
         deploy(topology(n_vms))
 

@@ -425,6 +425,7 @@ def test_killed_up_leaves_no_secret_and_a_rerun_recovers(stack: Stack) -> None:
     stale_worker.mkdir(mode=0o700)
     keyfiles.write_key(stale_worker / "key", stack.outputs()["access_private_key"])
     stale_keys = key_dir("ringzero", stack.project.stack)
+    stale_keys.parent.mkdir(mode=0o700, exist_ok=True)  # as such a version made it; none does now
     stale_keys.mkdir(mode=0o700)
     keyfiles.write_secret(stale_keys / "owner", f"{dead}.1")
     keyfiles.write_key(stale_keys / "access", stack.outputs()["access_private_key"])

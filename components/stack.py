@@ -190,9 +190,10 @@ def graph_declaration() -> Iterator[None]:
 
     So, for the rest of the program, the thresholds are raised to GC_THRESHOLDS (young
     collections every million allocations, full ones rarely); while the graph is declared
-    the collector is paused, and what the declaration made is then frozen (gc.freeze: left
-    out of later collections; objects are still freed when their last reference goes, and
-    cyclic garbage among them waits until the program ends, which its run does soon after).
+    the collector is paused, and then everything alive, the declared graph among it, is
+    frozen (gc.freeze: left out of later collections; objects are still freed when their
+    last reference goes, and cyclic garbage among them waits until the program ends, which
+    its run does soon after).
     With thresholds alone, at 1,000 VMs three young collections in the declaration and one
     of the middle generation after it still traversed the graph (3.5 s of 23 s; none ran at
     100 VMs). A program's own higher thresholds, or a disabled collector, are left alone.

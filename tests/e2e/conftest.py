@@ -98,6 +98,24 @@ class Stack:
         return self.workdir / "access_key"
 
 
+def host_key_needles(stack: Stack) -> dict[str, bytes]:
+    """The private lines of each VM's SSH host key: ringzero makes them and puts them in the
+    VM's cloud-init seed, which pulumi-libvirt reads back on refresh."""
+    state = json.loads(stack.project.pulumi("stack", "export", "--show-secrets").stdout)
+    needles: dict[str, bytes] = {}
+    for r in state["deployment"]["resources"]:
+        if r["type"] != "pulumi-python:dynamic/ringzero:SshKeyPair" or not r["urn"].endswith("-hostkey"):
+            continue
+        key = r["outputs"]["private_key"]
+        pem = json.loads(key["plaintext"]) if isinstance(key, dict) else key
+        body = [line for line in pem.strip().splitlines() if not line.startswith("-----")]
+        name = r["urn"].rsplit("::", 1)[1]
+        needles.update({f"{name} PEM line {i + 1}": line.encode()
+                        for i, line in enumerate(body) if i >= 2 and len(line) >= 40})
+    assert needles, "no host key found in the state"
+    return needles
+
+
 # Larger files are the guest image, qcow2 overlays and Go binaries: never where a key is written.
 SCAN_MAX_BYTES = 16 * 1024 * 1024
 # ~/.cache/ringzero/go is the Go module and build cache of `make toolchain` (100k files, sources
